@@ -1,0 +1,70 @@
+"""
+The active tenant of the current request or task.
+
+A context variable rather than a thread-local so that it is correct under threads (gunicorn
+gthread, Celery's threads pool) and asyncio alike. Whoever activates a tenant must deactivate
+it in `finally`: worker threads are reused, and a leaked tenant would serve the next request.
+"""
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.db import connection, transaction
+
+_current_tenant = ContextVar("current_tenant", default=None)
+
+
+class TenantNotActive(RuntimeError):
+    """A tenant-owned model was queried while no tenant was active (fail closed)."""
+
+
+def current_tenant():
+    return _current_tenant.get()
+
+
+def require_tenant():
+    tenant = _current_tenant.get()
+    if tenant is None:
+        raise TenantNotActive(
+            "No tenant is active. Run tenant-owned queries inside tenant_scope(tenant), "
+            "or use the model's `unscoped` manager in portal code that checked access itself."
+        )
+    return tenant
+
+
+def activate(tenant):
+    """Make `tenant` active; returns the token for deactivate()."""
+    return _current_tenant.set(tenant)
+
+
+def deactivate(token):
+    _current_tenant.reset(token)
+
+
+@contextmanager
+def tenant_scope(tenant):
+    """
+    Run a block as `tenant`: tenant-owned managers filter by it, and on PostgreSQL the block
+    is one transaction whose row-level-security setting names it.
+
+    Long jobs should open one short scope per chunk rather than one scope around all the work,
+    so that progress commits as it happens and SQLite's writer lock is not held for minutes.
+    """
+    from tenants import rls
+
+    token = activate(tenant)
+    try:
+        with transaction.atomic():
+            previous = rls.set_tenant(connection, tenant.pk)
+            try:
+                yield tenant
+            finally:
+                # Inside an outer transaction the setting would outlive this block.
+                rls.restore(connection, previous)
+    finally:
+        deactivate(token)
+
+
+def tenant_atomic():
+    """A tenant_scope for the tenant that is already active (tasks, services)."""
+    return tenant_scope(require_tenant())
