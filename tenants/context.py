@@ -56,10 +56,10 @@ def tenant_scope(tenant):
     try:
         with transaction.atomic():
             previous = rls.set_tenant(connection, tenant.pk)
-            try:
-                yield tenant
-            finally:
-                # Inside an outer transaction the setting would outlive this block.
+            yield tenant
+            # Inside an outer transaction the setting would outlive this block. A block that
+            # raised or was marked for rollback is rolled back, and the setting with it.
+            if not connection.needs_rollback:
                 rls.restore(connection, previous)
     finally:
         deactivate(token)

@@ -74,9 +74,8 @@ def bypass(using="default"):
             return
         previous = _get(conn, BYPASS_SETTING)
         _set(conn, BYPASS_SETTING, "on")
-        try:
-            yield
-        finally:
+        yield
+        if not conn.needs_rollback:
             _set(conn, BYPASS_SETTING, previous)
 
 
