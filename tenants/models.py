@@ -194,6 +194,7 @@ class TenantJob(TenantOwned):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True, help_text="host:pid of the process that ran it")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -10,7 +10,9 @@ ever served; the owner can retry or delete it.
 """
 
 import logging
+import os
 import shutil
+import socket
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
@@ -109,7 +111,12 @@ def provision(tenant, job_id):
             | Q(status=TenantJob.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
         )
         claimed = claimable.update(
-            status=TenantJob.Status.RUNNING, started_at=now, heartbeat_at=now, progress=0, error=""
+            status=TenantJob.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0,
+            error="",
+            claimed_by=f"{socket.gethostname()}:{os.getpid()}",
         )
     if not claimed:
         logger.info("Provisioning job %s: nothing updated; another worker claimed it or it has finished.", job_id)

@@ -72,6 +72,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
+                ('claimed_by', models.CharField(blank=True, help_text='host:pid of the process that ran it', max_length=100)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
                 ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
             ],
