@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Before the tenant scope: the directory is global, and request.mtls must exist for every view.
+    "sandbox.trust.middleware.ClientCertMiddleware",
     "tenants.middleware.TenantPathMiddleware",
 ]
 

@@ -105,7 +105,8 @@ class Supervisor:
                     pass
             time.sleep(0.2)
         if pending and not self._stop.is_set():
-            raise TimeoutError("Not listening after %ss: %s" % (timeout, ", ".join(c.name for c in pending)))
+            names = ", ".join(c.name for c in pending)
+            raise TimeoutError(f"Not listening after {timeout:.0f}s: {names}")
 
     def request_stop(self, *_):
         self._stop.set()

@@ -78,8 +78,7 @@ def _not_ready(tenant, rest):
         headers = {"Retry-After": "5"}
     else:
         message = (
-            f"The simulated payer '{tenant.slug}' could not be created; "
-            "its owner can see why on its dashboard page."
+            f"The simulated payer '{tenant.slug}' could not be created; its owner can see why on its dashboard page."
         )
         headers = {}
     if _is_fhir(rest):

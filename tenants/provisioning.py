@@ -107,8 +107,7 @@ def provision(tenant, job_id):
     now = timezone.now()
     with tenant_scope(tenant):
         claimable = TenantJob.objects.filter(pk=job_id).filter(
-            Q(status=TenantJob.Status.QUEUED)
-            | Q(status=TenantJob.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+            Q(status=TenantJob.Status.QUEUED) | Q(status=TenantJob.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
         )
         claimed = claimable.update(
             status=TenantJob.Status.RUNNING,
@@ -220,4 +219,3 @@ def requeue_stale_jobs():
                 enqueue(job)
             count += 1
     return count
-

@@ -15,9 +15,7 @@ from tenants.models import Invitation, Membership, Tenant
 def _get_payer_for_user(request, slug, *, owner=False):
     """The payer named `slug` if the user is a member (404 otherwise, so that non-members
     cannot even learn that it exists); with owner=True, members who are not owners get 403."""
-    membership = (
-        Membership.objects.select_related("tenant").filter(tenant__slug=slug, user=request.user).first()
-    )
+    membership = Membership.objects.select_related("tenant").filter(tenant__slug=slug, user=request.user).first()
     if membership is None:
         raise Http404("No such payer.")
     if owner and membership.role != Membership.Role.OWNER:

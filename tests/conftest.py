@@ -94,9 +94,28 @@ def celery_worker_process(transactional_db, settings):
     # A private queue per run, so that a stray worker of another run cannot take the tasks.
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "sandbox", "worker", "--pool", "threads", "--concurrency", "2",
-         "--without-mingle", "--without-gossip", "--loglevel", "INFO", "--queues", queue],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "sandbox",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "2",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+            "--queues",
+            queue,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     previous = (app.conf.task_always_eager, app.conf.broker_url, app.conf.task_default_queue)
     app.conf.task_always_eager = False

@@ -29,7 +29,9 @@ class Sandbox:
     def __init__(self, tmp_path, port, tls_port):
         self.port, self.tls_port = port, tls_port
         self.data_dir = tmp_path / "data"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY_", "SANDBOX_", "DJANGO_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY_", "SANDBOX_", "DJANGO_"))
+        }
         env.update(
             DJANGO_SETTINGS_MODULE="sandbox.settings",
             SANDBOX_DATA_DIR=str(self.data_dir),
@@ -38,7 +40,11 @@ class Sandbox:
         )
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runsandbox", "--port", str(port), "--tls-port", str(tls_port)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -106,15 +112,20 @@ def test_it_starts_web_tls_and_worker_and_stops_them_on_ctrl_c(sandbox):
     _poll(f"{base}/t/bluebird-health/")
 
     ca = sandbox.data_dir / "tls" / "listener-ca.pem"
-    tls = _poll(f"https://localhost:{sandbox.tls_port}/t/acme-health/", verify=ssl.create_default_context(cafile=str(ca)))
+    tls = _poll(
+        f"https://localhost:{sandbox.tls_port}/t/acme-health/", verify=ssl.create_default_context(cafile=str(ca))
+    )
     assert tls.json()["slug"] == "acme-health"
 
     with httpx.Client(base_url=base, follow_redirects=True) as browser:
         browser.get("/accounts/login/")
         page = browser.post(
             "/accounts/login/",
-            data={"username": "demo", "password": "demo-password-for-tests",
-                  "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+            data={
+                "username": "demo",
+                "password": "demo-password-for-tests",
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
             headers={"Referer": base + "/accounts/login/"},
         )
         assert "Acme Health Plan" in page.text and "Bluebird Health" in page.text

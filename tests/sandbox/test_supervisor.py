@@ -14,7 +14,9 @@ def _child(name, code, **kwargs):
 def test_it_stops_the_others_and_says_which_child_died_and_why():
     out = io.StringIO()
     sleeper = _child("web", "import time; print('serving', flush=True); time.sleep(60)")
-    crasher = _child("worker", "import sys, time; time.sleep(0.5); print('cannot reach the broker', flush=True); sys.exit(3)")
+    crasher = _child(
+        "worker", "import sys, time; time.sleep(0.5); print('cannot reach the broker', flush=True); sys.exit(3)"
+    )
     code = Supervisor([sleeper, crasher], out=out, stop_timeout=5).run()
     text = out.getvalue()
     assert code == 1
@@ -43,7 +45,10 @@ def test_it_stops_every_child_when_asked_and_exits_zero():
 
 def test_it_kills_a_child_that_ignores_sigterm():
     out = io.StringIO()
-    stubborn = _child("worker", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)")
+    stubborn = _child(
+        "worker",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)",
+    )
     supervisor = Supervisor([stubborn], out=out, stop_timeout=1)
     supervisor.install_signal_handlers = lambda: None
     threading.Timer(0.5, supervisor.request_stop).start()

@@ -11,7 +11,12 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory
 def test_it_signs_up_a_user_and_shows_their_empty_dashboard(client):
     response = client.post(
         reverse("signup"),
-        {"username": "dana", "email": "dana@example.test", "password1": "a-long-passphrase-1", "password2": "a-long-passphrase-1"},
+        {
+            "username": "dana",
+            "email": "dana@example.test",
+            "password1": "a-long-passphrase-1",
+            "password2": "a-long-passphrase-1",
+        },
         follow=True,
     )
     assert response.status_code == 200
@@ -153,7 +158,12 @@ def test_it_keeps_an_email_invitation_until_that_person_signs_up(member_client, 
     member_client.logout()
     client.post(
         reverse("signup"),
-        {"username": "newcomer", "email": "newcomer@example.test", "password1": "a-long-passphrase-1", "password2": "a-long-passphrase-1"},
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.test",
+            "password1": "a-long-passphrase-1",
+            "password2": "a-long-passphrase-1",
+        },
     )
     assert Membership.objects.filter(tenant=tenant, user__username="newcomer").exists()
     assert not Invitation.objects.exists()

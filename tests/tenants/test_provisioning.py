@@ -56,8 +56,9 @@ def test_it_reports_progress_within_a_step(steps):
 def test_it_wipes_a_failed_payer_and_records_why(steps):
     def writes_then_fails(tenant, job, report):
         with tenant_scope(tenant):
-            Application.objects.create(name="left behind?", client_type="confidential",
-                                       authorization_grant_type="client-credentials")
+            Application.objects.create(
+                name="left behind?", client_type="confidential", authorization_grant_type="client-credentials"
+            )
         (tenant.files_dir / "partial.ndjson").write_text("{}")
         raise RuntimeError("the seed file is corrupt")
 

@@ -34,7 +34,12 @@ def test_it_rejects_invalid_slugs_with_a_reason(slug, code):
 
 @pytest.mark.parametrize(
     "name, slug",
-    [("Acme Health Plan", "acme-health-plan"), ("Ünïted  Care!", "united-care"), ("API", "api-payer"), ("X", "x-payer")],
+    [
+        ("Acme Health Plan", "acme-health-plan"),
+        ("Ünïted  Care!", "united-care"),
+        ("API", "api-payer"),
+        ("X", "x-payer"),
+    ],
 )
 def test_it_suggests_a_valid_slug_from_the_name(name, slug):
     assert suggest_slug(name) == slug

@@ -24,7 +24,9 @@ def _wait_until(predicate, timeout=30):
 
 def test_it_creates_a_payer_in_another_process(celery_worker_process, client, user):
     client.force_login(user)
-    response = client.post(reverse("payer-create"), {"name": "Async Health", "slug": "async-health", "pdex_version": "2.0"})
+    response = client.post(
+        reverse("payer-create"), {"name": "Async Health", "slug": "async-health", "pdex_version": "2.0"}
+    )
     assert response.status_code == 302
 
     ready = _wait_until(lambda: Tenant.objects.get(slug="async-health").status != Tenant.Status.PROVISIONING)

@@ -43,4 +43,8 @@ class Command(BaseCommand):
         job = provisioning.latest_job(tenant)
         if job.status != TenantJob.Status.SUCCEEDED:
             raise CommandError(f"Creating {slug} failed: {job.error}")
-        self.stdout.write(json.dumps({"slug": tenant.slug, "name": tenant.name, "status": tenant.status, **tenant.endpoints()}, indent=2))
+        self.stdout.write(
+            json.dumps(
+                {"slug": tenant.slug, "name": tenant.name, "status": tenant.status, **tenant.endpoints()}, indent=2
+            )
+        )
