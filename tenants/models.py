@@ -10,37 +10,10 @@ from tenants.context import require_tenant
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 # Words that would be confusing or collide with portal paths if used as a payer slug.
 RESERVED_SLUGS = frozenset(
-    {
-        "admin",
-        "api",
-        "static",
-        "media",
-        "accounts",
-        "account",
-        "payers",
-        "payer",
-        "directory",
-        "fhir",
-        "oauth",
-        "bulk",
-        "www",
-        "new",
-        "login",
-        "logout",
-        "signup",
-        "t",
-        "tenant",
-        "tenants",
-        "metadata",
-        "well-known",
-        "health",
-        "status",
-        "sandbox",
-        "demo",
-        "root",
-        "system",
-        "public",
-    }
+    """
+    admin api static media accounts account payers payer directory fhir oauth bulk www new login
+    logout signup t tenant tenants metadata well-known health status sandbox demo root system public
+    """.split()
 )
 
 
