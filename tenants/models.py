@@ -47,6 +47,10 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     pdex_version = models.CharField(max_length=8, choices=PdexVersion.choices, default=PdexVersion.V2_0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROVISIONING)
+    # US Drug Formulary data may be served without authentication (spec/formulary.md §4.3).
+    formulary_public = models.BooleanField(
+        default=True, help_text="Serve InsurancePlan, Basic, MedicationKnowledge and Location without a token."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
