@@ -185,6 +185,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+# FHIR API limits: request bodies above FHIR_MAX_BODY_BYTES get 413; searches page by
+# FHIR_DEFAULT_PAGE_SIZE (clients may ask up to FHIR_MAX_PAGE_SIZE); a sorted search keeps at
+# most FHIR_SEARCH_SNAPSHOT_LIMIT result ids for its stable paging.
+FHIR_MAX_BODY_BYTES = env_int("FHIR_MAX_BODY_BYTES", 20 * 1024 * 1024)
+FHIR_DEFAULT_PAGE_SIZE = env_int("FHIR_DEFAULT_PAGE_SIZE", 50)
+FHIR_MAX_PAGE_SIZE = env_int("FHIR_MAX_PAGE_SIZE", 1000)
+FHIR_SEARCH_SNAPSHOT_LIMIT = env_int("FHIR_SEARCH_SNAPSHOT_LIMIT", 10000)
+# Transaction bundles and uploads are read by the FHIR views themselves under the limit above.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(FHIR_MAX_BODY_BYTES, 2621440)
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

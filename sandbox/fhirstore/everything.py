@@ -1,0 +1,40 @@
+"""
+Patient/[id]/$everything (FHIR R4 OperationDefinition Patient-everything; PDex SHALL from 2.1).
+
+Returns the Patient and every resource in its compartment (Resource.patient_id), filtered by
+`_since` and `_type`, paged by keyset on the row id like unsorted searches.
+"""
+
+from django.conf import settings
+
+from sandbox.fhirstore import store
+from sandbox.fhirstore.errors import InvalidSearch
+from sandbox.fhirstore.models import Resource
+from sandbox.fhirstore.search import SearchResult
+from sandbox.fhirstore.search_parameters import is_served
+
+
+def everything(patient_id, *, since=None, types=(), count=None, cursor=None, query=()):
+    """One page of a Patient's compartment as a SearchResult (all entries mode "match")."""
+    patient = store.read("Patient", patient_id)
+    for name in types:
+        if not is_served(name):
+            raise InvalidSearch(f"_type names '{name}', which this server does not serve.", expression="_type")
+    count = min(count or settings.FHIR_DEFAULT_PAGE_SIZE, settings.FHIR_MAX_PAGE_SIZE)
+    qs = Resource.objects.filter(patient_id=patient_id, deleted=False).exclude(resource_type="Patient")
+    if types:
+        qs = qs.filter(resource_type__in=types)
+    if since is not None:
+        qs = qs.filter(last_updated__gte=since)
+    result = SearchResult(resource_type="Patient", query=list(query), count=count)
+    include_patient = cursor is None and (not types or "Patient" in types)
+    if include_patient and (since is None or patient.last_updated >= since):
+        result.matches.append(Resource.objects.get(resource_type="Patient", fhir_id=patient_id))
+    page = qs.filter(pk__gt=cursor) if cursor is not None else qs
+    rows = list(page.order_by("pk")[: count + 1])
+    if len(rows) > count:
+        rows = rows[:count]
+        result.next_params = [*result.query, ("_cursor", str(rows[-1].pk))]
+    result.matches.extend(rows)
+    result.total = qs.count() + (1 if include_patient else 0) if cursor is None else None
+    return result
