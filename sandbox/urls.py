@@ -6,5 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("directory/", include("sandbox.trust.urls")),
+    path("payers/<slug:slug>/certificates/", include("sandbox.trust.payer_urls")),
     path("", include("tenants.urls")),
 ]

@@ -54,10 +54,10 @@ def key_to_pem(key):
 
 def load_certificates(data):
     """Parse PEM (one or more certificates) or DER bytes; raises CertificateError."""
-    data = bytes(data).strip()
+    data = bytes(data)
     try:
-        if data.startswith(b"-----BEGIN"):
-            certs = x509.load_pem_x509_certificates(data)
+        if data.lstrip().startswith(b"-----BEGIN"):
+            certs = x509.load_pem_x509_certificates(data.strip())
         else:
             certs = [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
