@@ -397,9 +397,14 @@ def entry_bundle(entry):
 
 
 def entries():
-    """Every directory entry; payers that lack one get it now (the directory lists all payers)."""
+    """Every directory entry; payers that lack one get it now (the directory lists all payers).
+    A payer still being created, or whose creation failed, is not listed."""
     certificates.sync_tenant_entries()
-    return DirectoryEntry.objects.select_related("tenant").order_by("name", "slug")
+    return (
+        DirectoryEntry.objects.select_related("tenant")
+        .exclude(kind=DirectoryEntry.Kind.TENANT, tenant__status__in=[Tenant.Status.PROVISIONING, Tenant.Status.FAILED])
+        .order_by("name", "slug")
+    )
 
 
 def resources(resource_type=None):
@@ -437,6 +442,8 @@ def _string_match(value, wanted, exact=False):
 
 def _token_match(identifiers, wanted):
     system, _, value = wanted.rpartition("|") if "|" in wanted else (None, None, wanted)
+    if isinstance(identifiers, dict):  # Bundle.identifier is 0..1
+        identifiers = [identifiers]
     for identifier in identifiers or []:
         if identifier.get("value") != value:
             continue
@@ -515,6 +522,12 @@ def _match_one(entry, resource, name, modifier, value, orgs_by_entry):
 
 
 def read(resource_type, resource_id):
+    """One resource by id; a Bundle is also found by its entry's slug, since imported bundles
+    often share the id of the IG example ("example-mtls-endpoint-bundle")."""
+    if resource_type == "Bundle":
+        entry = entries().filter(slug=resource_id).first()
+        if entry is not None:
+            return entry_bundle(entry)
     for _entry, resource in resources(resource_type):
         if resource.get("id") == resource_id:
             return resource

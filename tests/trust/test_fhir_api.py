@@ -82,3 +82,26 @@ def test_it_imports_uploaded_bundles_for_signed_in_users(member_client, db):
     upload = SimpleUploadedFile(ruby, (FIXTURES / ruby).read_bytes())
     response = member_client.post("/directory/import/", {"bundle": upload}, follow=True)
     assert b"rejected, nothing imported" in response.content and b"duplicate identity" in response.content
+
+
+def test_it_reads_an_imported_bundle_by_its_entry_slug(client, populated):
+    response = client.get("/directory/fhir/Bundle/diamondonyxhealth2")
+    assert response.status_code == 200
+    assert response.json()["id"] == "example-mtls-endpoint-bundle"
+
+
+def test_it_leaves_payers_being_created_out_of_the_directory(client, tenant):
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.FAILED)
+    assert ids(client.get("/directory/fhir/Organization?name=acme")) == []
+
+
+def test_it_checks_the_mtls_settings(settings):
+    from sandbox.trust.checks import mtls_settings_check
+
+    settings.MTLS_SOURCE = "proxy"
+    settings.MTLS_TRUSTED_PROXIES = []
+    assert [p.id for p in mtls_settings_check(None)] == ["trust.W001"]
+    settings.MTLS_SOURCE = "nginx"
+    assert [p.id for p in mtls_settings_check(None)] == ["trust.E001"]
