@@ -177,7 +177,11 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
 OAUTH2_PROVIDER_DEVICE_GRANT_MODEL = "oauth.DeviceGrant"
 OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
-    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 3600),
+    # Per tenant (Tenant.access_token_lifetime); this is only DOT's fallback.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 300,
+    "OAUTH2_VALIDATOR_CLASS": "sandbox.oauth.validators.SandboxOAuth2Validator",
+    "SCOPES_BACKEND_CLASS": "sandbox.oauth.scopes.SmartScopes",
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
 }
 
 REST_FRAMEWORK = {

@@ -2,9 +2,12 @@
 
 from django.urls import include, path
 
+from sandbox.oauth.views import smart_configuration
 from tenants.views import tenant_home
 
 urlpatterns = [
     path("", tenant_home, name="tenant-home"),
+    path("fhir/.well-known/smart-configuration", smart_configuration, name="smart-configuration"),
+    path("oauth/", include("sandbox.oauth.urls")),
     path("fhir/", include("sandbox.fhirstore.urls")),
 ]

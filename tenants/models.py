@@ -54,6 +54,10 @@ class Tenant(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    access_token_lifetime = models.PositiveIntegerField(
+        default=300,
+        help_text="Seconds an access token is valid (SMART Backend Services recommends 300).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -30,6 +30,20 @@ class Application(TenantOwned, AbstractApplication):
     token_endpoint_auth_method = models.CharField(max_length=32, blank=True, default="")
     client_jwks = models.TextField(blank=True, default="")
     client_jwks_uri = models.URLField(max_length=500, blank=True, default="")
+    # The scopes this client may be granted (space-separated SMART scopes); a token request
+    # gets the part of its request that these cover.
+    allowed_scope = models.TextField(blank=True, default="")
+    # RFC 8705: the certificate that registered the client (self_signed_tls_client_auth and
+    # tls_client_auth compare the presented certificate with it).
+    client_cert_x5t_s256 = models.CharField(max_length=64, blank=True, default="")
+    directory_entry = models.ForeignKey(
+        "trust.DirectoryEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    contacts = models.JSONField(default=list, blank=True)
+    software_statement = models.TextField(blank=True, default="")
+    registration_token_checksum = models.CharField(max_length=64, blank=True, default="")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApplicationManager()
     unscoped = TenantQuerySet.as_manager()
@@ -38,6 +52,9 @@ class Application(TenantOwned, AbstractApplication):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         default_manager_name = "objects"
         base_manager_name = "unscoped"
+
+    def is_usable(self, request):
+        return self.revoked_at is None and super().is_usable(request)
 
 
 class Grant(TenantOwned, AbstractGrant):
@@ -48,6 +65,9 @@ class Grant(TenantOwned, AbstractGrant):
 
 
 class AccessToken(TenantOwned, AbstractAccessToken):
+    # RFC 8705 certificate binding: the x5t#S256 of the certificate the token was issued over.
+    cnf_x5t_s256 = models.CharField(max_length=64, blank=True, default="")
+
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
         default_manager_name = "objects"
