@@ -1,0 +1,1 @@
+"""Synthetic payer data: a deterministic generator of FHIR R4 resources (issue 4)."""

@@ -1,0 +1,24 @@
+import functools
+
+import pytest
+
+from sandbox.seeding.generator import generate_payer
+
+SLUG = "acme"
+NAME = "Acme Health"
+
+
+@functools.cache
+def generated(members: int = 60, seed: int = 1) -> tuple[dict, ...]:
+    """One payer's resources, generated once per test session (the generator is pure)."""
+    return tuple(generate_payer(slug=SLUG, name=NAME, members=members, seed=seed))
+
+
+@pytest.fixture
+def resources():
+    return generated()
+
+
+@pytest.fixture
+def by_key(resources):
+    return {f"{r['resourceType']}/{r['id']}": r for r in resources}
