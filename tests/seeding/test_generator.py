@@ -1,8 +1,12 @@
 import hashlib
 import json
+import os
 import random
+import subprocess
+import sys
 import tracemalloc
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
@@ -72,6 +76,31 @@ def test_it_is_byte_identical_for_the_same_seed():
     random.seed(2)
     second = _digest(generate_payer(slug=SLUG, name=NAME, members=25, seed=42))
     assert first == second
+
+
+def test_it_is_byte_identical_across_processes_and_hash_seeds():
+    """A fresh interpreter with another PYTHONHASHSEED produces the same bytes (no set or hash ordering leaks in)."""
+    script = (
+        "import hashlib, json\n"
+        "from sandbox.seeding.generator import generate_payer\n"
+        "d = hashlib.sha256()\n"
+        f"for r in generate_payer(slug={SLUG!r}, name={NAME!r}, members=8, seed=42):\n"
+        "    d.update(json.dumps(r, separators=(',', ':')).encode()); d.update(b'\\n')\n"
+        "print(d.hexdigest())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for hash_seed in ("1", "2")
+    }
+    assert digests == {_digest(generate_payer(slug=SLUG, name=NAME, members=8, seed=42))}
 
 
 def test_it_differs_for_a_different_seed():
