@@ -181,6 +181,7 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": 300,
     "OAUTH2_VALIDATOR_CLASS": "sandbox.oauth.validators.SandboxOAuth2Validator",
     "SCOPES_BACKEND_CLASS": "sandbox.oauth.scopes.SmartScopes",
+    "OAUTH2_BACKEND_CLASS": "sandbox.oauth.backends.SandboxOAuthLibCore",
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
 }
 

@@ -44,6 +44,10 @@ class Application(TenantOwned, AbstractApplication):
     registration_token_checksum = models.CharField(max_length=64, blank=True, default="")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # DOT allows one grant type per application; RFC 7591 clients may register several.
+    extra_grant_types = models.JSONField(default=list, blank=True)
+    # The RFC 7591 metadata as registered, returned by RFC 7592 reads.
+    client_metadata = models.JSONField(default=dict, blank=True)
 
     objects = ApplicationManager()
     unscoped = TenantQuerySet.as_manager()
@@ -55,6 +59,9 @@ class Application(TenantOwned, AbstractApplication):
 
     def is_usable(self, request):
         return self.revoked_at is None and super().is_usable(request)
+
+    def allows_grant_type(self, *grant_types):
+        return self.authorization_grant_type in grant_types or any(g in self.extra_grant_types for g in grant_types)
 
 
 class Grant(TenantOwned, AbstractGrant):

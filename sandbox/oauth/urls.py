@@ -1,6 +1,7 @@
 from django.urls import path
 
 from sandbox.oauth import views
+from sandbox.oauth.views import registration
 
 app_name = "oauth2_provider"
 
@@ -8,5 +9,7 @@ urlpatterns = [
     path("token", views.TokenView.as_view(), name="token"),
     path("introspect", views.IntrospectView.as_view(), name="introspect"),
     path("revoke", views.RevokeView.as_view(), name="revoke-token"),
+    path("register", registration.register, name="register"),
+    path("register/<str:client_id>", registration.manage, name="register-manage"),
     path(".well-known/oauth-authorization-server", views.authorization_server_metadata, name="oauth-metadata"),
 ]

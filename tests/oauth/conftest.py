@@ -64,3 +64,30 @@ def token_request(client, slug, data, **headers):
     return client.post(
         f"/t/{slug}/oauth/token", urlencode(data), content_type="application/x-www-form-urlencoded", **headers
     )
+
+
+class _FakeTLSSocket:
+    """Stands in for gunicorn's ssl.SSLSocket in environ["gunicorn.socket"] (the
+    ClientCertMiddleware reads the peer certificate from it). Real handshakes are covered by
+    tests/oauth/test_mtls_end_to_end.py."""
+
+    def __init__(self, der):
+        self.der = der
+
+    def getpeercert(self, binary_form=False):
+        return self.der
+
+
+@pytest.fixture
+def participant():
+    """An outside participant in the directory: (entry, certificate DER, private key)."""
+    from sandbox.trust import certificates
+
+    entry, cert, key = certificates.register_participant("Payer Two", endpoint_url="https://payer-two.example/fhir")
+    return entry, bytes(cert.der), key
+
+
+@pytest.fixture
+def mtls():
+    """mtls(der) -> test-client environ for a connection presenting that certificate."""
+    return lambda der: {"gunicorn.socket": _FakeTLSSocket(der)}
