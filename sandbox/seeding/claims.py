@@ -114,8 +114,10 @@ def _network_status():
 
 def explanation_of_benefit(ctx, member, claim: ClaimInput, eob_id: str, claim_number: str, rng) -> dict:
     """A CARIN BB ExplanationOfBenefit (the profile follows claim.kind), adjudicated in network."""
-    received = claim.end + dt.timedelta(days=rng.randint(1, 10))
-    paid_on = received + dt.timedelta(days=rng.randint(5, 25))
+    # Nothing is dated after the reference date: a visit in its last days is received and paid on it.
+    today = ctx.reference_date
+    received = max(claim.end, min(today, claim.end + dt.timedelta(days=rng.randint(1, 10))))
+    paid_on = max(received, min(today, received + dt.timedelta(days=rng.randint(5, 25))))
     institutional = claim.kind in ("inpatient", "outpatient")
     supporting = [
         {

@@ -85,6 +85,8 @@ class MemberHistory:
         self.prior_targets: list[dict] = []
         self._counters: dict[str, int] = {}
         self._vaccines: set[str] = set()
+        self.active_chronic: dict[str, tuple[str, str]] = {}
+        self.chronic_requests: list[tuple] = []
         self._specialists = {p.specialty[0]: p for org in (member.org,) for p in org.practitioners}
 
     # ids -------------------------------------------------------------------------------------------
@@ -161,7 +163,6 @@ class MemberHistory:
         events.sort(key=lambda event: (event[0], event[1], event[2], event[3] or ""))
 
         self._allergy(events[0][0] if events else start)
-        self.active_chronic: dict[str, tuple[str, str]] = {}
         for day, _order, kind, detail in events:
             getattr(self, f"_{kind}")(day, detail)
         self._refills(end)
@@ -249,6 +250,10 @@ class MemberHistory:
             "encounter": ref("Encounter", encounter_id),
             "onsetDateTime": day.isoformat(),
         }
+        if resolved_on and resolved_on > self.m.history_end:
+            # Still ongoing when the record ends: an abatement date would lie in the future.
+            resolved_on = None
+            resource["clinicalStatus"] = concept(CONDITION_CLINICAL, "active", "Active")
         if resolved_on:
             resource["abatementDateTime"] = resolved_on.isoformat()
         resource["recordedDate"] = day.isoformat()
@@ -579,7 +584,7 @@ class MemberHistory:
                 "subject": ref("Patient", self.m.patient_id),
                 "encounter": ref("Encounter", encounter_id),
                 "effectiveDateTime": instant(day, 10),
-                "issued": instant(day + dt.timedelta(days=1), 8),
+                "issued": instant(min(day + dt.timedelta(days=1), self.m.history_end), 8),
                 "performer": [ref("Organization", org.id, org.name)],
                 "resultsInterpreter": [ref("Practitioner", practitioner.id)],
                 "result": [ref("Observation", result) for result in results],
@@ -695,16 +700,14 @@ class MemberHistory:
             day,
         )
         if acute:
-            self._dispense(
-                day + dt.timedelta(days=self.rng.randint(0, 2)), request_id, practitioner, drug, supply, 0, sensitivity
-            )
+            handed_over = min(day + dt.timedelta(days=self.rng.randint(0, 2)), self.m.history_end)
+            self._dispense(handed_over, request_id, practitioner, drug, supply, 0, sensitivity)
         else:
-            self.chronic_requests = getattr(self, "chronic_requests", [])
             self.chronic_requests.append((day, request_id, practitioner, drug, sensitivity))
 
     def _refills(self, end):
         # Four quarterly fills at most per long-term drug: enough history without drowning a member in claims.
-        for day, request_id, practitioner, drug, sensitivity in getattr(self, "chronic_requests", []):
+        for day, request_id, practitioner, drug, sensitivity in self.chronic_requests:
             fill = max(day, end - dt.timedelta(days=360))
             number = 0
             while fill <= end and number < 4:

@@ -4,6 +4,7 @@ its member-id namespace, and the other payers its members were covered by before
 that payer-to-payer exchange needs).
 """
 
+import datetime as dt
 from dataclasses import dataclass
 
 from .builders import CARIN_BB, US_CORE, concept, meta, seeded_random
@@ -16,6 +17,7 @@ from .identifiers import (
     make_npi,
     make_tin,
 )
+from .providers import ProviderPool
 
 PAYER_ORG_ID = "payer"
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
@@ -213,9 +215,9 @@ class PayerContext:
     """Everything about a payer that member generation reads; fixed in size whatever the member count."""
 
     payer: Payer
-    pool: object  # providers.ProviderPool
+    pool: ProviderPool
     seed: object
-    reference_date: object  # datetime.date
+    reference_date: dt.date
     members_total: int
     attribution_offset: int
 

@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tracemalloc
@@ -177,6 +178,38 @@ def test_it_covers_about_five_years_of_history(resources):
     starts = sorted(r["period"]["start"][:10] for r in resources if r["resourceType"] == "Encounter")
     assert starts[0] < "2021-01-01"
     assert starts[-1] >= "2025-06-01"
+
+
+def test_it_dates_nothing_after_the_reference_date(resources):
+    """Member history and claims end on the reference date; only prior-auth service periods may lie ahead."""
+    dated = re.compile(r"^\d{4}-\d{2}-\d{2}")
+    member_types = {
+        "Encounter",
+        "Condition",
+        "Observation",
+        "DiagnosticReport",
+        "MedicationRequest",
+        "MedicationDispense",
+        "Procedure",
+        "Immunization",
+        "AllergyIntolerance",
+        "Provenance",
+    }
+
+    def dates(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from dates(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from dates(item)
+        elif isinstance(value, str) and dated.match(value):
+            yield value[:10]
+
+    for resource in resources:
+        claim = resource["resourceType"] == "ExplanationOfBenefit" and resource["use"] == "claim"
+        if resource["resourceType"] in member_types or claim:
+            assert max(dates(resource)) <= "2026-01-01", resource["id"]
 
 
 def test_it_ties_claims_to_encounters_and_providers(resources, by_key):
