@@ -6,7 +6,9 @@ hand-written data migration; tech-notes §2). Each simulated payer is its own au
 server: an application, code or token of one tenant does not exist for another.
 """
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from oauth2_provider.models import (
     AbstractAccessToken,
     AbstractApplication,
@@ -100,3 +102,23 @@ class DeviceGrant(TenantOwned, AbstractDeviceGrant):
         swappable = "OAUTH2_PROVIDER_DEVICE_GRANT_MODEL"
         default_manager_name = "objects"
         base_manager_name = "unscoped"
+
+
+class ProviderUser(TenantOwned):
+    """
+    A person on a provider organization's staff who may sign in to this payer's authorization
+    server and get user-level tokens (authorization code with PKCE). The organization is named
+    by its NPI; provider access (attribution lists, attributed downloads) is decided by it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    organization_npi = models.CharField("organization NPI", max_length=10)
+    organization_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="provideruser_unique_user")]
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"{self.user} for NPI {self.organization_npi}"

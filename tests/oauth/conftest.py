@@ -21,7 +21,7 @@ def make_client():
             return get_application_model().objects.create(
                 name=fields.pop("name", f"{method} client"),
                 client_type="confidential",
-                authorization_grant_type="client-credentials",
+                authorization_grant_type=fields.pop("authorization_grant_type", "client-credentials"),
                 client_secret=SECRET,
                 token_endpoint_auth_method=method,
                 allowed_scope=allowed_scope,
