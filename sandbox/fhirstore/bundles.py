@@ -276,4 +276,3 @@ def _run_entry(entry, method, match, mapping, kind):
         },
         "response": {"status": "200 OK"},
     }
-

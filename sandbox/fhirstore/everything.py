@@ -30,11 +30,13 @@ def everything(patient_id, *, since=None, types=(), count=None, cursor=None, que
     include_patient = cursor is None and (not types or "Patient" in types)
     if include_patient and (since is None or patient.last_updated >= since):
         result.matches.append(Resource.objects.get(resource_type="Patient", fhir_id=patient_id))
+    # The Patient counts against _count on the first page.
+    limit = count - len(result.matches)
     page = qs.filter(pk__gt=cursor) if cursor is not None else qs
-    rows = list(page.order_by("pk")[: count + 1])
-    if len(rows) > count:
-        rows = rows[:count]
-        result.next_params = [*result.query, ("_cursor", str(rows[-1].pk))]
+    rows = list(page.order_by("pk")[: limit + 1])
+    if len(rows) > limit:
+        rows = rows[:limit]
+        result.next_params = [*result.query, ("_cursor", str(rows[-1].pk if rows else cursor or 0))]
     result.matches.extend(rows)
     result.total = qs.count() + (1 if include_patient else 0) if cursor is None else None
     return result

@@ -5,6 +5,7 @@ R4B is identical to R4 for every payer resource type; the default package is R5 
 R4 Coverage, Group and MedicationKnowledge, so nothing else may import fhir.resources.
 """
 
+import json
 from functools import cache
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -32,6 +33,20 @@ def _expression(resource_type, loc):
     return ".".join(parts)
 
 
+def _is_primitive_extension(document, loc):
+    """
+    True for `_name` next to a present `name`: FHIR JSON's extension of a primitive, which
+    R4B models lack for Extension.value[x] (e.g. `_valueCode` in published IG artifacts).
+    """
+    parent = document
+    for step in loc[:-1]:
+        try:
+            parent = parent[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return isinstance(parent, dict) and str(loc[-1])[1:] in parent
+
+
 def structural_problems(resource_type, raw_json):
     """
     Validate a resource's JSON text structurally against R4B; returns every problem found.
@@ -46,13 +61,19 @@ def structural_problems(resource_type, raw_json):
         model.model_validate_json(raw_json)
     except ValidationError as exc:
         problems = []
+        document = None
         for error in exc.errors():
             loc = [step for step in error.get("loc", ()) if step != "__root__"]
+            if error.get("type") == "extra_forbidden" and loc and str(loc[-1]).startswith("_"):
+                if document is None:
+                    document = json.loads(raw_json)
+                if _is_primitive_extension(document, loc):
+                    continue
             message = error.get("msg", "invalid")
             if error.get("type") == "extra_forbidden":
                 message = "Unknown element (not part of the FHIR R4 definition of this type)."
             problems.append((_expression(resource_type, loc), message))
-        return problems or [(resource_type, str(exc))]
+        return problems
     except ValueError as exc:
         return [(resource_type, str(exc))]
     return []
