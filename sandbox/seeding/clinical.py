@@ -87,7 +87,8 @@ class MemberHistory:
         self._vaccines: set[str] = set()
         self.active_chronic: dict[str, tuple[str, str]] = {}
         self.chronic_requests: list[tuple] = []
-        self._specialists = {p.specialty[0]: p for org in (member.org,) for p in org.practitioners}
+        # Sensitive visits go to the practice's psychiatrist or ID specialist when it has one, else the PCP.
+        self._specialists = {p.specialty[0]: p for p in member.org.practitioners}
 
     # ids -------------------------------------------------------------------------------------------
     def _next_id(self, prefix: str) -> str:
@@ -797,13 +798,12 @@ class MemberHistory:
         if m.prior_payer is None or not self.prior_targets:
             return
         received = m.coverage_start + dt.timedelta(days=14)
-        targets = [target for target in self.prior_targets]
         self.out.append(
             {
                 "resourceType": "Provenance",
                 "id": self._next_id("prov"),
                 "meta": meta([PDEX + "pdex-provenance"], instant(received)),
-                "target": targets,
+                "target": self.prior_targets,
                 "recorded": instant(received, 9),
                 "agent": [
                     {

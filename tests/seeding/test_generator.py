@@ -315,3 +315,16 @@ def test_it_refuses_too_few_members_and_bad_slugs():
 def test_it_is_cached_for_the_session():
     """The shared fixture returns the same generation (guards the conftest cache the other tests rely on)."""
     assert generated() is generated()
+
+
+def test_it_issues_prior_authorizations_in_every_state_and_age(resources):
+    """PDex prior authorizations are approved, pended, denied and partial, decided within and beyond the last year."""
+    authorizations = [
+        r for r in resources if r["resourceType"] == "ExplanationOfBenefit" and r["use"] == "preauthorization"
+    ]
+    assert {r["outcome"] for r in authorizations} == {"complete", "queued", "partial"}
+    assert any(r["disposition"].startswith("Denied") for r in authorizations)
+    created = [r["created"][:10] for r in authorizations]
+    assert min(created) < "2025-01-01" < max(created)
+    for authorization in authorizations:
+        assert authorization["preAuthRef"] and authorization["insurance"][0]["coverage"]["reference"]
