@@ -721,6 +721,11 @@ def import_bundle(name, data, *, created_by=None):
                 f"Organization '{parsed.slug}': duplicate identity, the id already names the "
                 f"directory entry of {existing.name} ({existing.get_kind_display().lower()})"
             )
+        if existing is not None and not _may_replace(existing, created_by):
+            raise BundleRejected(
+                f"Organization '{parsed.slug}': duplicate identity, {existing.name} was imported by "
+                "another user, who alone may replace it"
+            )
         for tp, cert in parsed.certificates:
             owner = Certificate.objects.filter(thumbprint=tp).select_related("entry").first()
             if owner is not None and (existing is None or owner.entry_id != existing.pk):
@@ -749,6 +754,14 @@ def import_bundle(name, data, *, created_by=None):
             ca.store_certificate(cert, purpose=Certificate.Purpose.PINNED, entry=entry)
         certificates.trust_changed()
     return entry
+
+
+def _may_replace(existing, user):
+    # The command line (no user) and superusers may refresh any import; a dashboard user
+    # only their own, so nobody can take over another participant's entry by re-importing it.
+    if user is None or user.is_superuser:
+        return True
+    return existing.created_by_id in (None, user.pk)
 
 
 def import_files(files, *, created_by=None):

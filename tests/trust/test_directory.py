@@ -157,3 +157,10 @@ def test_it_publishes_naic_npi_and_tin_identifiers(credentials):
     assert systems[directory.NAIC_SYSTEM] == "12345"
     assert systems[directory.NPI_SYSTEM] == "1234567893"
     assert systems[directory.TIN_SYSTEM] == "12-3456789"
+
+
+def test_it_lets_only_the_importer_replace_an_imported_entry(user, other_user):
+    directory.import_bundle(DIAMOND, load(DIAMOND), created_by=user)
+    with pytest.raises(directory.BundleRejected, match="imported by another user"):
+        directory.import_bundle(DIAMOND, load(DIAMOND), created_by=other_user)
+    assert directory.import_bundle(DIAMOND, load(DIAMOND), created_by=user).created_by == user
