@@ -52,12 +52,17 @@ def directory_home(request):
 def entry_detail(request, slug):
     entry = get_object_or_404(DirectoryEntry, slug=slug)
     bundle = directory.entry_bundle(entry)
+    can_manage = _can_manage(request, entry)
+    rows = [
+        {"certificate": c, "p12_password": pkcs12_password(c) if can_manage and c.has_key else ""}
+        for c in entry.certificates.order_by("purpose", "-created_at")
+    ]
     context = {
         "entry": entry,
-        "certificates": entry.certificates.order_by("purpose", "-created_at"),
+        "rows": rows,
         "authorities": entry.authorities.all(),
         "bundle_json": json.dumps(bundle, indent=2),
-        "can_manage": _can_manage(request, entry),
+        "can_manage": can_manage,
     }
     return render(request, "trust/entry.html", context)
 

@@ -134,3 +134,23 @@ def test_export_and_import_commands_round_trip(tmp_path, tenant, capsys):
 
     call_command("import_directory", str(FIXTURES / "directory-bundle_pdex-payer-payer_diamond_2023-01.json"))
     assert DirectoryEntry.objects.filter(slug="diamondonyxhealth2").exists()
+
+
+def test_it_shows_the_pkcs12_password_only_to_the_participants_creator(member_client, other_user):
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from django.test import Client
+
+    from sandbox.trust.views import pkcs12_password
+
+    member_client.post("/directory/participants/new/", {"name": "P12 Payer", "method": "generate"})
+    entry = DirectoryEntry.objects.get(name="P12 Payer")
+    cert = entry.certificates.get()
+    password = pkcs12_password(cert)
+    assert password.encode() in member_client.get(f"/directory/entries/{entry.slug}/").content
+    data = member_client.get(f"/directory/entries/{entry.slug}/certificates/{cert.pk}/bundle.p12").content
+    key, _cert, _chain = pkcs12.load_key_and_certificates(data, password.encode())
+    assert key is not None
+    stranger = Client()
+    stranger.force_login(other_user)
+    page = stranger.get(f"/directory/entries/{entry.slug}/")
+    assert page.status_code == 200 and password.encode() not in page.content
