@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "sandbox.fhirstore",
     "sandbox.trust",
     "sandbox.oauth",
+    "sandbox.seeding",
 ]
 
 MIDDLEWARE = [

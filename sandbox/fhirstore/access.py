@@ -16,8 +16,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from sandbox.fhirstore.errors import FhirError
 from sandbox.fhirstore.search_parameters import FORMULARY_TYPES
 
@@ -51,9 +49,18 @@ class Caller:
         return self.kind != "anonymous"
 
     def readable_types(self, tenant):
-        """Types this caller may see in results (None: every type)."""
-        if self.is_authenticated:
+        """Types this caller may see in results, _include and _revinclude too (None: every type)."""
+        if self.kind == "member":
             return None
+        if self.kind == "token":
+            from sandbox.oauth.scopes import ResourceScope, ScopeSet
+
+            readable = {
+                s.resource_type
+                for s in ScopeSet(self.scope).items
+                if isinstance(s, ResourceScope) and s.permissions & {"r", "s"}
+            }
+            return None if "*" in readable else readable
         return set(FORMULARY_TYPES) if tenant.formulary_public else set()
 
 
@@ -76,27 +83,87 @@ def identify(request):
         scheme, _, credential = header.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthorized("Only Bearer tokens are accepted.", headers=_challenge("invalid_request"))
-        return _token_caller(credential.strip())
+        return _token_caller(request)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and request.tenant.is_member(user):
         return Caller("member", user=user)
     return Caller("anonymous")
 
 
-def _token_caller(credential):
-    from oauth2_provider.models import get_access_token_model
+def _token_caller(request):
+    from sandbox.oauth.bearer import authenticate_bearer
 
-    # The manager is tenant-scoped: another tenant's token is simply not found.
-    checksum = hashlib.sha256(credential.encode("utf-8")).hexdigest()
-    token = get_access_token_model().objects.filter(token_checksum=checksum).select_related("application").first()
-    if token is None or token.expires <= timezone.now():
-        digest = hashlib.sha256(credential.encode()).hexdigest()[:16]
-        logger.info("FHIR request with unknown or expired token sha256:%s", digest)
-        raise Unauthorized(
-            "The access token is unknown, expired or was issued by another payer.",
-            headers=_challenge("invalid_token", "The access token is not valid for this server"),
-        )
-    return Caller("token", user=token.user, token=token)
+    # One check for every resource server of the sandbox: known to this tenant (the manager is
+    # tenant-scoped), unexpired, client not revoked, certificate binding honoured (RFC 8705).
+    result = authenticate_bearer(request)
+    if not result.ok:
+        digest = hashlib.sha256(request.META.get("HTTP_AUTHORIZATION", "").encode()).hexdigest()[:16]
+        logger.info("FHIR request refused (%s), authorization sha256:%s", result.description, digest)
+        raise Unauthorized(result.description, headers={"WWW-Authenticate": result.www_authenticate("FHIR")})
+    return Caller("token", user=result.token.user, token=result.token)
+
+
+# CapabilityStatement interaction codes -> the SMART permission they need.
+SCOPE_INTERACTION = {
+    "read": "read",
+    "vread": "vread",
+    "history-instance": "history",
+    "history-type": "history",
+    "history-system": "history",
+    "search-type": "search",
+    "search-system": "search",
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+}
+
+
+def check_scope(caller, interaction, resource_type=None):
+    """
+    Refuse (403) a token whose SMART scopes do not cover this interaction on this type.
+    Session members are not limited by scopes; operations check their own rules.
+    """
+    if caller.kind != "token" or interaction not in SCOPE_INTERACTION:
+        return
+    from sandbox.oauth.scopes import ScopeSet, required_scope_text
+
+    smart_interaction = SCOPE_INTERACTION[interaction]
+    granted = ScopeSet(caller.scope)
+    if granted.allows(resource_type or "*", smart_interaction):
+        return
+    context = sorted(granted.contexts())[0] if granted.contexts() else "system"
+    needed = required_scope_text(resource_type or "*", smart_interaction, context)
+    what = f"{interaction} on {resource_type}" if resource_type else f"{interaction} across all types"
+    raise Forbidden(
+        f"The access token's scopes ({caller.scope or 'none'}) do not allow {what}; it needs {needed}.",
+        code="forbidden",
+    )
+
+
+def _bundle_entries(bundle):
+    """(interaction, resource type) of each entry of a batch or transaction, for check_scope."""
+    for entry in bundle.get("entry") or []:
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict):
+            continue
+        method = str(request.get("method", "")).upper()
+        url = str(request.get("url", ""))
+        path, _, query = url.partition("?")
+        parts = [p for p in path.split("/") if p]
+        resource_type = parts[0] if parts else None
+        if method == "GET":
+            interaction = "read" if len(parts) >= 2 else "search-type"
+        else:
+            interaction = {"POST": "create", "PUT": "update", "DELETE": "delete"}.get(method)
+        if interaction:
+            yield interaction, resource_type
+
+
+def authorize_bundle(caller, bundle):
+    """Apply check_scope to every entry of a batch or transaction before any of it runs."""
+    if isinstance(bundle, dict):
+        for interaction, resource_type in _bundle_entries(bundle):
+            check_scope(caller, interaction, resource_type)
 
 
 def authorize(request, interaction, resource_type=None):
@@ -111,6 +178,7 @@ def authorize(request, interaction, resource_type=None):
         return Caller("anonymous")
     caller = identify(request)
     if caller.is_authenticated:
+        check_scope(caller, interaction, resource_type)
         return caller
     if interaction in READ_INTERACTIONS and resource_type in FORMULARY_TYPES and request.tenant.formulary_public:
         return caller

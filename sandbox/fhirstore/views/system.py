@@ -2,7 +2,7 @@
 
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox.fhirstore import bundles
+from sandbox.fhirstore import access, bundles
 from sandbox.fhirstore.capability import capability_statement
 from sandbox.fhirstore.outcome import fhir_response, outcome_response
 from sandbox.fhirstore.views.base import FhirView, fhir_base, parse_json, read_body
@@ -14,7 +14,8 @@ class SystemView(FhirView):
     def post(self, request):
         body = parse_json(read_body(request))
         interaction = "transaction" if isinstance(body, dict) and body.get("type") == "transaction" else "batch"
-        self.authorize(request, interaction)
+        caller = self.authorize(request, interaction)
+        access.authorize_bundle(caller, body)
         return fhir_response(bundles.process(body, fhir_base(request)))
 
 
