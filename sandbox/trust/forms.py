@@ -28,7 +28,7 @@ class ParticipantForm(forms.Form):
     naic = forms.CharField(required=False, max_length=20, label="NAIC")
     npi = forms.CharField(required=False, max_length=20, label="NPI")
     tin = forms.CharField(required=False, max_length=20, label="TIN")
-    method = forms.ChoiceField(choices=METHODS, initial=Method.GENERATE, widget=forms.RadioSelect)
+    method = forms.ChoiceField(choices=METHODS, initial=Method.GENERATE, label="Certificate")
     pem = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "placeholder": "-----BEGIN ..."}),
