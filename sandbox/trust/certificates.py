@@ -113,6 +113,28 @@ def _unique_slug(base):
     return slug
 
 
+def _luhn_digit(digits):
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
+
+
+def synthetic_identifiers(tenant):
+    """
+    NAIC, NPI and TIN for a simulated payer, derived from its id so they are stable and
+    unique within the sandbox. The NPI has a valid check digit (Luhn over the 80840 prefix,
+    as CMS defines it); NAIC codes from 90000 and TINs starting 99- are not real ones.
+    """
+    base = f"{tenant.pk % 1_000_000_000:09d}"
+    return {
+        "naic": f"{90000 + tenant.pk % 10000:05d}",
+        "npi": base + _luhn_digit("80840" + base),
+        "tin": f"99-{tenant.pk % 10_000_000:07d}",
+    }
+
+
 def tenant_entry(tenant):
     """The payer's directory entry, created or brought up to date with the payer."""
     endpoint = tenant.endpoints()["tls_fhir_base_url"]
@@ -125,6 +147,7 @@ def tenant_entry(tenant):
             name=tenant.name,
             operator_name=ca.ORGANIZATION,
             endpoint_url=endpoint,
+            **synthetic_identifiers(tenant),
         )
     elif entry.name != tenant.name or entry.endpoint_url != endpoint:
         entry.name, entry.endpoint_url, entry.updated_at = tenant.name, endpoint, timezone.now()

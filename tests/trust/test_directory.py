@@ -164,3 +164,22 @@ def test_it_lets_only_the_importer_replace_an_imported_entry(user, other_user):
     with pytest.raises(directory.BundleRejected, match="imported by another user"):
         directory.import_bundle(DIAMOND, load(DIAMOND), created_by=other_user)
     assert directory.import_bundle(DIAMOND, load(DIAMOND), created_by=user).created_by == user
+
+
+def test_it_gives_payers_stable_synthetic_identifiers(credentials):
+    from sandbox.trust.certificates import _luhn_digit
+
+    assert len(credentials.naic) == 5 and credentials.tin.startswith("99-")
+    assert len(credentials.npi) == 10
+    assert _luhn_digit("80840" + credentials.npi[:9]) == credentials.npi[9]
+    assert _luhn_digit("80840" + "123456789") == "3"  # CMS's worked example: 1234567893
+    found = directory.search("Organization", _query(f"{directory.NPI_SYSTEM}|{credentials.npi}"))
+    assert [o["id"] for o in found] == ["acme"]
+
+
+def _query(identifier):
+    from django.http import QueryDict
+
+    q = QueryDict(mutable=True)
+    q["identifier"] = identifier
+    return q
