@@ -149,9 +149,11 @@ def tenant_entry(tenant):
             endpoint_url=endpoint,
             **synthetic_identifiers(tenant),
         )
-    elif entry.name != tenant.name or entry.endpoint_url != endpoint:
+    elif entry.name != tenant.name or entry.endpoint_url != endpoint or not entry.npi:
         entry.name, entry.endpoint_url, entry.updated_at = tenant.name, endpoint, timezone.now()
-        entry.save(update_fields=["name", "endpoint_url", "updated_at"])
+        for field, value in synthetic_identifiers(tenant).items():
+            setattr(entry, field, getattr(entry, field) or value)
+        entry.save(update_fields=["name", "endpoint_url", "updated_at", "naic", "npi", "tin"])
     return entry
 
 
