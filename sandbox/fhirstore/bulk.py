@@ -17,6 +17,25 @@ _INDEX_COLUMNS = {
 }
 
 
+def _copy_rows(cur, table, columns, rows):
+    """
+    COPY rows into `table` through a temporary table: PostgreSQL refuses COPY FROM into a
+    table under row-level security, but INSERT ... SELECT is checked by the policy and stays
+    set-based.
+    """
+    # Table and column names come from model metadata, never from input.
+    staging = f"_load_{table}"
+    column_sql = ", ".join(columns)
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS SELECT {column_sql} FROM {table} WITH NO DATA"  # noqa: S608
+    )
+    with cur.copy(f"COPY {staging} ({column_sql}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cur.execute(f"INSERT INTO {table} ({column_sql}) SELECT {column_sql} FROM {staging}")  # noqa: S608
+    cur.execute(f"TRUNCATE {staging}")
+
+
 def copy_load(tenant, prepared, when):
     """Write prepared rows with COPY; resource ids come from the table's sequence up front."""
     table = Resource._meta.db_table
@@ -25,27 +44,57 @@ def copy_load(tenant, prepared, when):
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(prepared)]
         )
         ids = [row[0] for row in cursor.fetchall()]
-    raw = connection.connection
-    with raw.cursor() as cur:
-        with cur.copy(
-            f"COPY {table} (id, tenant_id, resource_type, fhir_id, version_id, last_updated, deleted, content, "
-            "patient_id) FROM STDIN"
-        ) as copy:
-            for pk, (resource_type, fhir_id, content, patient_id, _rows) in zip(ids, prepared, strict=True):
-                copy.write_row((pk, tenant.pk, resource_type, fhir_id, 1, when, False, content, patient_id))
-        with cur.copy(
-            f"COPY {ResourceVersion._meta.db_table} (tenant_id, resource_id, resource_type, fhir_id, version_id, "
-            "last_updated, deleted, method, content) FROM STDIN"
-        ) as copy:
-            for pk, (resource_type, fhir_id, content, _patient_id, _rows) in zip(ids, prepared, strict=True):
-                copy.write_row((tenant.pk, pk, resource_type, fhir_id, 1, when, False, "POST", content))
+    items = list(zip(ids, prepared, strict=True))
+    # The raw psycopg cursor bypasses Django, so translate its errors (IntegrityError, ...).
+    with connection.wrap_database_errors, connection.connection.cursor() as cur:
+        _copy_rows(
+            cur,
+            table,
+            (
+                "id",
+                "tenant_id",
+                "resource_type",
+                "fhir_id",
+                "version_id",
+                "last_updated",
+                "deleted",
+                "content",
+                "patient_id",
+            ),
+            (
+                (pk, tenant.pk, rt, fid, 1, when, False, content, patient_id)
+                for pk, (rt, fid, content, patient_id, _rows) in items
+            ),
+        )
+        _copy_rows(
+            cur,
+            ResourceVersion._meta.db_table,
+            (
+                "tenant_id",
+                "resource_id",
+                "resource_type",
+                "fhir_id",
+                "version_id",
+                "last_updated",
+                "deleted",
+                "method",
+                "content",
+            ),
+            ((tenant.pk, pk, rt, fid, 1, when, False, "POST", content) for pk, (rt, fid, content, _p, _r) in items),
+        )
         for kind, columns in _INDEX_COLUMNS.items():
-            model = INDEX_MODELS[kind]
-            column_sql = ", ".join(("tenant_id", "resource_id", "resource_type", "param", *columns))
-            with cur.copy(f"COPY {model._meta.db_table} ({column_sql}) FROM STDIN") as copy:
-                for pk, (resource_type, _fhir_id, _content, _patient_id, rows) in zip(ids, prepared, strict=True):
-                    for values in rows[kind]:
-                        copy.write_row((tenant.pk, pk, resource_type, values["param"], *(values[c] for c in columns)))
+            rows = [
+                (tenant.pk, pk, rt, values["param"], *(values[c] for c in columns))
+                for pk, (rt, _fid, _content, _patient_id, index_rows) in items
+                for values in index_rows[kind]
+            ]
+            if rows:
+                _copy_rows(
+                    cur,
+                    INDEX_MODELS[kind]._meta.db_table,
+                    ("tenant_id", "resource_id", "resource_type", "param", *columns),
+                    rows,
+                )
 
 
 def orm_load(tenant, prepared, when):

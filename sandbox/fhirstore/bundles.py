@@ -163,7 +163,14 @@ def process(bundle, base):
         request = (entry or {}).get("request") if isinstance(entry, dict) else None
         if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
             raise InvalidResource("Each entry needs request.method and request.url.", expression=f"{where}.request")
-        method = str(request["method"]).upper()
+        if not all(isinstance(request.get(k, ""), str) for k in ("method", "url", "ifNoneExist", "ifMatch")) or not (
+            isinstance(entry.get("fullUrl", ""), str)
+        ):
+            raise InvalidResource(
+                "request.method, request.url, ifNoneExist, ifMatch and fullUrl must be strings.",
+                expression=f"{where}.request",
+            )
+        method = request["method"].upper()
         if method not in _ORDER or method == "PATCH":
             raise InvalidResource(
                 f"Method {method} is not supported in a {kind}.", expression=f"{where}.request.method"

@@ -81,7 +81,7 @@ def _resource_entry(resource_type, revincludes):
         "conditionalRead": "not-supported",
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
-        "searchInclude": ["*"] + sorted(f"{resource_type}:{c}" for c, p in params.items() if p.type == REFERENCE),
+        "searchInclude": sorted(f"{resource_type}:{c}" for c, p in params.items() if p.type == REFERENCE),
         "searchRevInclude": sorted(revincludes.get(resource_type, ())),
         "searchParam": [
             {"name": code, "definition": p.url, "type": p.type, "documentation": p.documentation}

@@ -26,6 +26,7 @@ from sandbox.fhirstore.search_parameters import (
 )
 
 MAX_CHARS = 255
+QUANTITY_LIMIT = Decimal("1e20")
 MIN_DATE = datetime(1, 1, 1, tzinfo=UTC)
 MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
@@ -175,6 +176,9 @@ def _quantity_rows(value):
     try:
         number = Decimal(str(value["value"]))
     except InvalidOperation:
+        return []
+    # The index column holds 20 integer digits; larger values are not searchable.
+    if not number.is_finite() or abs(number) >= QUANTITY_LIMIT:
         return []
     if "currency" in value:
         return [(number, "urn:iso:std:iso:4217", value["currency"])]

@@ -160,7 +160,9 @@ def _quantity_q(prefix, value, param_code):
     try:
         number = Decimal(number_text)
     except InvalidOperation:
-        raise InvalidSearch(f"'{number_text}' is not a number for {param_code}.", expression=param_code) from None
+        number = None
+    if number is None or not number.is_finite():
+        raise InvalidSearch(f"'{number_text}' is not a number for {param_code}.", expression=param_code)
     half = Decimal(1).scaleb(number.as_tuple().exponent) / 2
     q = {
         "eq": Q(value__gte=number - half, value__lt=number + half),
@@ -378,7 +380,8 @@ def filter_queryset(resource_type, query, *, strict=False, allowed_types=None):
 
 def match_ids(resource_type, query, limit=None):
     """Ids of the resources a query matches (conditional create/update, other apps)."""
-    qs, _unknown, _result = filter_queryset(resource_type, query)
+    # Strict: an ignored parameter would widen the match (If-None-Exist would match everything).
+    qs, _unknown, _result = filter_queryset(resource_type, query, strict=True)
     ids = qs.order_by("pk").values_list("fhir_id", flat=True)
     return list(ids[:limit] if limit else ids)
 

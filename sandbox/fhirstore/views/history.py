@@ -30,7 +30,7 @@ def _history_response(request, resource_type=None, fhir_id=None):
     base = fhir_base(request)
     path = "/".join(p for p in (resource_type, fhir_id, "_history") if p)
     params = {k: v for k, v in request.GET.items() if k != "_before"}
-    self_url = f"{base}/{path}" + (f"?{urlencode(request.GET.items())}" if request.GET else "")
+    self_url = f"{base}/{path}" + (f"?{urlencode(list(request.GET.items()))}" if request.GET else "")
     next_url = f"{base}/{path}?{urlencode({**params, '_before': next_before})}" if next_before else None
     return raw_response(history_bundle(rows, base, self_url, next_url))
 
