@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("directory/", include("sandbox.trust.urls")),
     path("payers/<slug:slug>/certificates/", include("sandbox.trust.payer_urls")),
+    path("payers/<slug:slug>/clients/", include("sandbox.oauth.portal_urls")),
     path("", include("tenants.urls")),
 ]

@@ -186,18 +186,30 @@ def register(tenant, metadata, identity):
 
     Returns the RFC 7591 §3.2.1 response body (with the secret and registration token shown once).
     """
+    return _create(tenant, metadata, identity=identity)
+
+
+def register_manually(tenant, metadata):
+    """A client registered by a payer member on the dashboard (no certificate, no registration
+    token); same metadata rules as DCR. Returns the response body with the secret shown once."""
+    return _create(tenant, metadata, identity=None)
+
+
+def _create(tenant, metadata, *, identity):
     metadata = validate_metadata(metadata)
     Application = get_application_model()
     secret = secrets.token_urlsafe(32) if metadata["token_endpoint_auth_method"] in SECRET_METHODS else ""
-    registration_token = secrets.token_urlsafe(32)
+    registration_token = secrets.token_urlsafe(32) if identity is not None else ""
     with transaction.atomic():
         application = Application(
             client_type=Application.CLIENT_CONFIDENTIAL,
             client_secret=secret or secrets.token_urlsafe(32),  # never usable: the method is not a secret one
-            registration_source=Application.RegistrationSource.DCR,
-            directory_entry=identity.entry,
-            client_cert_x5t_s256=identity.thumbprint,
-            registration_token_checksum=_checksum(registration_token),
+            registration_source=(
+                Application.RegistrationSource.DCR if identity is not None else Application.RegistrationSource.MANUAL
+            ),
+            directory_entry=identity.entry if identity is not None else None,
+            client_cert_x5t_s256=identity.thumbprint if identity is not None else "",
+            registration_token_checksum=_checksum(registration_token) if registration_token else "",
         )
         _apply(application, metadata)
         application.save()
@@ -205,7 +217,8 @@ def register(tenant, metadata, identity):
     if secret:
         body["client_secret"] = secret
         body["client_secret_expires_at"] = 0
-    body["registration_access_token"] = registration_token
+    if registration_token:
+        body["registration_access_token"] = registration_token
     return body
 
 
