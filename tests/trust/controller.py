@@ -75,9 +75,11 @@ def revoke(thumbprint):
 
 
 def register_participant(name):
+    from django.conf import settings
+
     from sandbox.trust.management.commands.register_participant import register
 
-    out = tempfile.mkdtemp(prefix="participant-")
+    out = tempfile.mkdtemp(prefix="participant-", dir=settings.DATA_DIR)
     result = register(name, out, endpoint="https://participant.example/fhir")
     files = result["files"]
     return {

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -162,6 +163,7 @@ class Listener:
                 except subprocess.TimeoutExpired:
                     process.kill()
         self.database.drop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def call(self, op, *args):
         self.controller.stdin.write(json.dumps({"op": op, "args": list(args)}) + "\n")
