@@ -74,8 +74,9 @@ def structural_problems(resource_type, raw_json):
                 message = "Unknown element (not part of the FHIR R4 definition of this type)."
             problems.append((_expression(resource_type, loc), message))
         return problems
-    except ValueError as exc:
-        return [(resource_type, str(exc))]
+    except Exception as exc:
+        # The library raises assorted errors (KeyError for an unknown contained type, ...).
+        return [(resource_type, f"Not a valid {resource_type}: {exc!r}")]
     return []
 
 

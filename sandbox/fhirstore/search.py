@@ -163,6 +163,8 @@ def _quantity_q(prefix, value, param_code):
         number = None
     if number is None or not number.is_finite():
         raise InvalidSearch(f"'{number_text}' is not a number for {param_code}.", expression=param_code)
+    if abs(number) >= indexing.QUANTITY_LIMIT:
+        raise InvalidSearch(f"{number_text} is out of the searchable range for {param_code}.", expression=param_code)
     half = Decimal(1).scaleb(number.as_tuple().exponent) / 2
     q = {
         "eq": Q(value__gte=number - half, value__lt=number + half),
@@ -356,6 +358,8 @@ def filter_queryset(resource_type, query, *, strict=False, allowed_types=None):
     qs = Resource.objects.filter(resource_type=resource_type, deleted=False)
     unknown, result_params = [], []
     for name, value in parse_query(query):
+        if "\x00" in name or "\x00" in value:
+            raise InvalidSearch("Search parameters must not contain NUL characters.", expression=name.strip("\x00"))
         if name in RESULT_PARAMS or name.split(":")[0] in ("_include", "_revinclude"):
             result_params.append((name, value))
             continue

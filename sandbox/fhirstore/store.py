@@ -110,7 +110,10 @@ def parse_body(resource_type, body, *, fhir_id=None):
         )
     if body_id is not None and (not isinstance(body_id, str) or not ID_RE.match(body_id)):
         raise InvalidResource("The id must be 1-64 letters, digits, '-' or '.'.", expression=f"{resource_type}.id")
-    problems = structural_problems(resource_type, json.dumps(resource))
+    text = json.dumps(resource)
+    if "\\u0000" in text:
+        raise InvalidResource("Strings must not contain NUL (U+0000) characters.", expression=resource_type)
+    problems = structural_problems(resource_type, text)
     if problems:
         raise InvalidResource(
             f"The {resource_type} is not valid FHIR R4 ({len(problems)} problem(s)).",
