@@ -57,7 +57,9 @@ def test_it_reads_v1_scopes_as_their_v2_equivalents(client, tenant, patient):
     token = _token(tenant, "system/*.read")
     assert _get(client, "Observation", token).status_code == 200
     created = client.post(
-        "/t/acme/fhir/Patient", json.dumps({"resourceType": "Patient"}), content_type=FHIR,
+        "/t/acme/fhir/Patient",
+        json.dumps({"resourceType": "Patient"}),
+        content_type=FHIR,
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert created.status_code == 403 and "system/Patient.c" in created.json()["issue"][0]["diagnostics"]
@@ -75,11 +77,14 @@ def test_it_leaves_out_included_resources_the_scopes_do_not_cover(client, tenant
 def test_it_checks_every_entry_of_a_transaction_before_running_any(client, tenant):
     token = _token(tenant, "system/Patient.cruds")
     bundle = {
-        "resourceType": "Bundle", "type": "transaction",
+        "resourceType": "Bundle",
+        "type": "transaction",
         "entry": [
             {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
-            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}},
-             "request": {"method": "POST", "url": "Observation"}},
+            {
+                "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}},
+                "request": {"method": "POST", "url": "Observation"},
+            },
         ],
     }
     response = client.post("/t/acme/fhir/", json.dumps(bundle), content_type=FHIR, HTTP_AUTHORIZATION=f"Bearer {token}")

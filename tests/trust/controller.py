@@ -121,6 +121,17 @@ def pin_self_signed(name):
     return {"cert": pem.decode(), "key": ca.key_to_pem(key).decode(), "thumbprint": row.thumbprint, "entry": entry.slug}
 
 
+def create_resource(slug, resource):
+    """Store a FHIR resource in a payer (used by the OAuth end-to-end test); returns its id."""
+    from sandbox.fhirstore import store
+    from tenants.context import tenant_scope
+    from tenants.models import Tenant
+
+    with tenant_scope(Tenant.objects.get(slug=slug)):
+        stored, _ = store.create(resource["resourceType"], resource)
+    return {"id": stored.fhir_id}
+
+
 def publish():
     from sandbox.trust import certificates
 
@@ -130,7 +141,16 @@ def publish():
 
 OPERATIONS = {
     f.__name__: f
-    for f in (create_payer, issue_client, negative, revoke, register_participant, pin_self_signed, publish)
+    for f in (
+        create_payer,
+        issue_client,
+        negative,
+        revoke,
+        register_participant,
+        pin_self_signed,
+        create_resource,
+        publish,
+    )
 }
 
 
