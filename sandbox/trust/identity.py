@@ -105,7 +105,10 @@ class ClientCertificate:
     der: bytes | None = None
     certificate: x509.Certificate | None = None
     thumbprint: str | None = None
+    # Set only when verified, so that `request.mtls.entry` can never name the owner of a
+    # revoked or expired certificate; `claimed_entry` keeps that for diagnostics.
     entry: DirectoryEntry | None = field(default=None)
+    claimed_entry: DirectoryEntry | None = field(default=None)
 
     @property
     def verified(self):
@@ -132,7 +135,7 @@ class ClientCertificate:
             "description": self.description,
             "x5t#S256": self.thumbprint,
             "subject": self.certificate.subject.rfc4514_string() if self.certificate else None,
-            "entry": self.entry.slug if self.entry and self.verified else None,
+            "entry": self.entry.slug if self.entry else None,
         }
 
 
@@ -198,7 +201,15 @@ def verify_client_certificate(der, now=None):
         return ClientCertificate(presented=True, reason=MALFORMED, der=der, thumbprint=tp)
 
     def verdict(reason, entry=None):
-        return ClientCertificate(presented=True, reason=reason, der=der, certificate=cert, thumbprint=tp, entry=entry)
+        return ClientCertificate(
+            presented=True,
+            reason=reason,
+            der=der,
+            certificate=cert,
+            thumbprint=tp,
+            entry=entry if reason == "ok" else None,
+            claimed_entry=entry,
+        )
 
     row = Certificate.objects.select_related("entry", "authority").filter(thumbprint=tp).first()
     if row is not None and row.is_revoked:

@@ -35,6 +35,7 @@ def test_it_refuses_every_kind_of_bad_certificate(tenant, credentials, defect, r
     assert not result.verified
     assert result.reason == reason
     assert result.identity is None
+    assert result.entry is None
 
 
 def test_it_never_turns_an_unknown_certificate_into_an_identity(tenant, credentials):
@@ -46,7 +47,9 @@ def test_it_never_turns_an_unknown_certificate_into_an_identity(tenant, credenti
 def test_it_refuses_a_revoked_certificate_from_the_next_check_on(client_cert):
     assert identity.verify_client_certificate(client_cert.der).verified
     certificates.revoke(client_cert)
-    assert identity.verify_client_certificate(client_cert.der).reason == identity.REVOKED
+    revoked = identity.verify_client_certificate(client_cert.der)
+    assert revoked.reason == identity.REVOKED
+    assert revoked.entry is None and revoked.claimed_entry == client_cert.entry
 
 
 def test_it_refuses_a_certificate_once_it_expires(client_cert):
