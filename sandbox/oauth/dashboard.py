@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from oauth2_provider.models import get_application_model
 
 from sandbox.oauth import registration
-from sandbox.oauth.forms import ClientForm, MintTokenForm, ProviderUserForm
+from sandbox.oauth.forms import ClientForm, MintTokenForm, ProviderUserForm, TokenLifetimeForm
 from sandbox.oauth.models import ProviderUser
 from sandbox.oauth.tokens import MINT_CLIENT_NAME, mint_token
 from tenants.context import tenant_scope
@@ -31,6 +31,8 @@ def _page(request, tenant, **forms):
         "client_form": forms.get("client_form") or ClientForm(),
         "mint_form": forms.get("mint_form") or MintTokenForm(),
         "provider_form": forms.get("provider_form") or ProviderUserForm(),
+        "lifetime_form": forms.get("lifetime_form")
+        or TokenLifetimeForm(initial={"access_token_lifetime": tenant.access_token_lifetime}),
         "created": forms.get("created"),
         "minted": forms.get("minted"),
     }
@@ -110,4 +112,17 @@ def remove_provider_user(request, slug, provider_user_id):
         provider_user = get_object_or_404(ProviderUser, pk=provider_user_id)
         provider_user.delete()
     messages.success(request, f"{provider_user.user.username} is no longer a provider user of {tenant.name}.")
+    return redirect("oauth-clients", slug=slug)
+
+
+@login_required
+@require_POST
+def token_lifetime(request, slug):
+    tenant, _ = _get_payer_for_user(request, slug)
+    form = TokenLifetimeForm(request.POST)
+    if not form.is_valid():
+        return _page(request, tenant, lifetime_form=form)
+    tenant.access_token_lifetime = form.cleaned_data["access_token_lifetime"]
+    tenant.save(update_fields=["access_token_lifetime"])
+    messages.success(request, f"New access tokens of {tenant.name} live {tenant.access_token_lifetime} seconds.")
     return redirect("oauth-clients", slug=slug)

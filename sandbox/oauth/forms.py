@@ -93,3 +93,12 @@ class ProviderUserForm(forms.Form):
             raise forms.ValidationError(f"No user is named '{who}'; they need an account first (sign up).")
         self.user = user
         return who
+
+
+class TokenLifetimeForm(forms.Form):
+    access_token_lifetime = forms.IntegerField(
+        min_value=60,
+        max_value=24 * 3600,
+        label="Access token lifetime (seconds)",
+        help_text="SMART Backend Services recommends 300.",
+    )

@@ -104,18 +104,41 @@ class SandboxOAuth2Validator(OAuth2Validator):
         return True
 
     def _authenticate_tls(self, request, client):
+        """RFC 8705 §2: self_signed_tls_client_auth pins the registered certificate;
+        tls_client_auth trusts the PKI, so any valid certificate of the directory entry that
+        registered the client (a renewed one too) authenticates it, and a registered
+        tls_client_auth_subject_dn must match as well."""
         thumbprint = request_thumbprint(request)
+        method = client.token_endpoint_auth_method
         if not thumbprint:
             raise errors.InvalidClientError(
-                description=f"Client {client.client_id} authenticates with {client.token_endpoint_auth_method}: "
+                description=f"Client {client.client_id} authenticates with {method}: "
                 "connect to the mutual-TLS endpoint with its certificate.",
                 request=request,
             )
-        if thumbprint != client.client_cert_x5t_s256:
-            raise errors.InvalidClientError(
-                description="The presented client certificate is not the one registered for this client.",
-                request=request,
-            )
+        if method == "self_signed_tls_client_auth":
+            if thumbprint != client.client_cert_x5t_s256:
+                raise errors.InvalidClientError(
+                    description="The presented client certificate is not the one registered for this client.",
+                    request=request,
+                )
+        else:
+            from sandbox.trust.models import Certificate
+
+            presented = Certificate.objects.filter(thumbprint=thumbprint).first()
+            same_entry = presented is not None and presented.entry_id == client.directory_entry_id
+            if not (same_entry or thumbprint == client.client_cert_x5t_s256):
+                raise errors.InvalidClientError(
+                    description="The presented client certificate does not belong to the directory entry "
+                    "that registered this client.",
+                    request=request,
+                )
+            wanted_dn = client.client_metadata.get("tls_client_auth_subject_dn")
+            if wanted_dn and presented is not None and presented.subject != wanted_dn:
+                raise errors.InvalidClientError(
+                    description=f"The certificate subject does not match tls_client_auth_subject_dn {wanted_dn!r}.",
+                    request=request,
+                )
         request.client = client
         return True
 

@@ -130,3 +130,14 @@ def test_it_shows_another_payers_clients_to_nobody(client, tenant, other_tenant,
     assert client.post(f"/payers/beta/clients/{app.client_id}/revoke/").status_code == 404
     with tenant_scope(tenant):
         assert get_application_model().objects.get(pk=app.pk).revoked_at is None
+
+
+@pytest.mark.django_db
+def test_it_sets_the_token_lifetime_within_limits(member_client, tenant):
+    member_client.post(PAGE + "token-lifetime/", {"access_token_lifetime": 900})
+    tenant.refresh_from_db()
+    assert tenant.access_token_lifetime == 900
+    refused = member_client.post(PAGE + "token-lifetime/", {"access_token_lifetime": 5})
+    assert "greater than or equal to 60" in refused.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.access_token_lifetime == 900

@@ -262,3 +262,24 @@ def test_it_keeps_a_registration_to_the_payer_it_was_made_at(client, tenant, oth
         **mtls(der),
     )
     assert manage.status_code == 401
+
+
+@pytest.mark.django_db
+def test_it_authenticates_tls_client_auth_by_the_directory_entry_even_after_renewal(client, tenant, other_tenant, mtls):
+    """RFC 8705 §2.1.1: PKI-based; a renewed certificate of the same entry still works, another entry's does not."""
+    from sandbox.trust import certificates
+
+    certificates.ensure_tenant_credentials(other_tenant)
+    first, _ = certificates.issue_client_certificate(other_tenant)
+    body = _register(client, {**CC, "token_endpoint_auth_method": "tls_client_auth"}, mtls(bytes(first.der))).json()
+    request = {"grant_type": "client_credentials", "client_id": body["client_id"]}
+
+    assert token_request(client, "acme", request, **mtls(bytes(first.der))).status_code == 200
+    renewed, _ = certificates.issue_client_certificate(other_tenant)
+    assert token_request(client, "acme", request, **mtls(bytes(renewed.der))).status_code == 200
+
+    certificates.ensure_tenant_credentials(tenant)
+    acme_cert, _ = certificates.issue_client_certificate(tenant)
+    refused = token_request(client, "acme", request, **mtls(bytes(acme_cert.der)))
+    assert refused.status_code == 401
+    assert "does not belong to the directory entry" in refused.json()["error_description"]
