@@ -22,6 +22,17 @@ class PayerForm(forms.ModelForm):
         required=False,
         help_text="Part of every URL of this payer: /t/<slug>/fhir. Lowercase letters, digits, hyphens.",
     )
+    members = forms.IntegerField(
+        required=False,
+        min_value=4,
+        max_value=100_000,
+        help_text="Synthetic members to generate, 4 to 100,000 (default: the sandbox's setting).",
+    )
+    seed = forms.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="The same seed always generates the same data (default 1).",
+    )
 
     class Meta:
         model = Tenant
@@ -34,6 +45,10 @@ class PayerForm(forms.ModelForm):
         if Tenant.objects.filter(slug=slug).exists():
             raise forms.ValidationError(f"The slug '{slug}' is already taken; choose another.")
         return slug
+
+    def seeding_params(self):
+        """The job params of the synthetic data: only what the user chose."""
+        return {key: self.cleaned_data[key] for key in ("members", "seed") if self.cleaned_data.get(key) is not None}
 
 
 class InviteForm(forms.Form):

@@ -184,6 +184,7 @@ class TenantJob(TenantOwned):
 
     class Kind(models.TextChoices):
         PROVISION = "provision", "Create payer"
+        RESET = "reset", "Reset data to its seed"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -67,6 +67,7 @@ def payer_create(request):
                     slug=form.cleaned_data["slug"],
                     pdex_version=form.cleaned_data["pdex_version"],
                     owner=request.user,
+                    params=form.seeding_params(),
                 )
                 provisioning.enqueue(job)
         except (IntegrityError, ValidationError):

@@ -11,6 +11,8 @@ import tempfile
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("SANDBOX_DATA_DIR", tempfile.mkdtemp(prefix="sandbox-test-"))
 os.environ.setdefault("CACHE_URL", "db://sandbox_cache")
+# Every provisioning seeds a payer; the designed members alone keep the suite fast.
+os.environ.setdefault("SANDBOX_DEFAULT_MEMBERS", "4")
 
 from sandbox.settings import *  # noqa: E402,F403
 

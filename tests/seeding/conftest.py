@@ -22,3 +22,13 @@ def resources():
 @pytest.fixture
 def by_key(resources):
     return {f"{r['resourceType']}/{r['id']}": r for r in resources}
+
+
+@pytest.fixture
+def seeding_only(monkeypatch):
+    """Provisioning runs only the steps seeding needs (certificates take seconds and are tested elsewhere)."""
+    from tenants import provisioning
+
+    registry = {label: step for label, step in provisioning._steps.items() if label != "Issue certificates"}
+    monkeypatch.setattr(provisioning, "_steps", registry)
+    return registry

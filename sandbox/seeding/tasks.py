@@ -1,0 +1,12 @@
+from celery import shared_task
+
+from tenants.models import Tenant
+from tenants.tasks import TenantTask
+
+
+@shared_task(base=TenantTask, bind=True)
+def reset_tenant_task(self, tenant_id, job_id):
+    """Reset a payer's FHIR data to its seed (sandbox.seeding.populate.reset_tenant)."""
+    from sandbox.seeding import populate
+
+    populate.reset_tenant(Tenant.objects.get(pk=tenant_id), job_id)
