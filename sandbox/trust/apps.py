@@ -8,7 +8,7 @@ class TrustConfig(AppConfig):
     verbose_name = "Trust: certificates and directory"
 
     def ready(self):
-        from sandbox.trust import certificates, checks  # noqa: F401  (checks registers itself)
+        from sandbox.trust import certificates
         from tenants.models import Tenant
         from tenants.provisioning import register_step
 

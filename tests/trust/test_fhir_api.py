@@ -96,12 +96,3 @@ def test_it_leaves_payers_being_created_out_of_the_directory(client, tenant):
     Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.FAILED)
     assert ids(client.get("/directory/fhir/Organization?name=acme")) == []
 
-
-def test_it_checks_the_mtls_settings(settings):
-    from sandbox.trust.checks import mtls_settings_check
-
-    settings.MTLS_SOURCE = "proxy"
-    settings.MTLS_TRUSTED_PROXIES = []
-    assert [p.id for p in mtls_settings_check(None)] == ["trust.W001"]
-    settings.MTLS_SOURCE = "nginx"
-    assert [p.id for p in mtls_settings_check(None)] == ["trust.E001"]
