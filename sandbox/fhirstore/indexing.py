@@ -11,6 +11,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from sandbox.fhirstore.search_parameters import (
     COMPARTMENT,
@@ -44,6 +45,7 @@ def normalize(text):
     return " ".join(stripped.casefold().split())[:MAX_CHARS]
 
 
+@lru_cache(maxsize=4096)
 def date_range(text):
     """
     The instant range [low, high] that a FHIR date, dateTime or instant covers at its precision.

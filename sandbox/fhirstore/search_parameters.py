@@ -64,6 +64,10 @@ def evaluate(resource, param):
     """Values of `param` in a resource dict (a flat list of dicts and primitives)."""
     out = []
     for steps in param.paths:
+        first = steps[0] if steps else ""
+        # Most parameters of a type are absent from any one resource: skip them cheaply.
+        if first and not first.endswith("[x]") and not first.startswith("extension(") and first not in resource:
+            continue
         nodes = [resource]
         for step in steps:
             nxt = []

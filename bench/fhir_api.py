@@ -1,0 +1,308 @@
+"""
+Benchmark of the FHIR API (issue 3, "Speed"): not a test, run it by hand on PostgreSQL.
+
+    DATABASE_URL=postgres://sandbox@127.0.0.1:5432/bench .venv/bin/python bench/fhir_api.py
+
+What it does:
+1. migrates the database, creates tenants bench-a and bench-b (ready) and a token for bench-a;
+2. loads bench-a up to --small resources through store.bulk_load (PostgreSQL COPY), and
+   bench-b with --other resources beside it (same ids, so isolation is exercised too);
+3. starts gunicorn (gthread) on this module's `application`, which is the project's WSGI app
+   plus one trivial Django view at /bench/trivial/ for the baseline;
+4. runs each scenario with --clients concurrent keep-alive clients for --duration seconds:
+   trivial view, read by id, Patient?identifier=, ExplanationOfBenefit?patient=, and
+   ExplanationOfBenefit?patient=&_revinclude=Provenance:target;
+5. grows bench-a to --large resources and measures again, then prints p50/p99 latency,
+   requests/s, the ratio to the trivial view, and the large/small latency ratio.
+
+Data mix per 10 resources: 2 Patients, 6 ExplanationOfBenefits (3 per patient), 2 Provenance
+(targeting every third EOB). Loading is resumable: rows already present are not reloaded.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.http import HttpResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from sandbox import urls as root_urls  # noqa: E402
+
+
+def trivial(request):
+    return HttpResponse(b'{"ok":true}', content_type="application/json")
+
+
+root_urls.urlpatterns.insert(0, path("bench/trivial/", trivial))
+
+from sandbox.wsgi import application  # noqa: E402,F401
+
+CHUNK = 5000
+SCENARIOS = ("trivial", "read", "search-token", "search-reference", "search-revinclude")
+
+
+def patient(i):
+    return {
+        "resourceType": "Patient",
+        "id": f"pat-{i}",
+        "identifier": [{"system": "http://bench.example/member", "value": f"M{i:08d}"}],
+        "name": [{"family": f"Family{i % 5000}", "given": [f"Given{i % 700}"]}],
+        "gender": ("female", "male")[i % 2],
+        "birthDate": f"19{40 + i % 60:02d}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+    }
+
+
+def eob(i):
+    return {
+        "resourceType": "ExplanationOfBenefit",
+        "id": f"eob-{i}",
+        "identifier": [{"system": "http://bench.example/claim", "value": f"C{i:09d}"}],
+        "status": "active",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "pharmacy"}]},
+        "use": "claim",
+        "patient": {"reference": f"Patient/pat-{i // 3}"},
+        "billablePeriod": {"start": f"2024-{1 + i % 12:02d}-01", "end": f"2024-{1 + i % 12:02d}-02"},
+        "created": "2024-06-01T00:00:00Z",
+        "insurer": {"reference": "Organization/payer"},
+        "provider": {"reference": f"Practitioner/prac-{i % 1000}"},
+        "outcome": "complete",
+        "insurance": [{"focal": True, "coverage": {"reference": f"Coverage/cov-{i // 3}"}}],
+    }
+
+
+def provenance(i):
+    return {
+        "resourceType": "Provenance",
+        "id": f"prov-{i}",
+        "target": [{"reference": f"ExplanationOfBenefit/eob-{i * 3}"}],
+        "recorded": "2024-06-01T00:00:00Z",
+        "agent": [{"who": {"reference": "Organization/payer"}}],
+    }
+
+
+def load(tenant, total):
+    """Grow `tenant` to `total` resources in the 2:6:2 mix, in COPY chunks."""
+    from sandbox.fhirstore import store
+    from sandbox.fhirstore.models import Resource
+    from tenants.context import tenant_scope
+
+    wanted = {"Patient": total // 5, "ExplanationOfBenefit": total * 3 // 5, "Provenance": total // 5}
+    makers = {"Patient": patient, "ExplanationOfBenefit": eob, "Provenance": provenance}
+    for resource_type, count in wanted.items():
+        with tenant_scope(tenant):
+            have = Resource.objects.filter(resource_type=resource_type).count()
+        started = time.perf_counter()
+        for start in range(have, count, CHUNK):
+            batch = [makers[resource_type](i) for i in range(start, min(start + CHUNK, count))]
+            with tenant_scope(tenant):
+                store.bulk_load(batch, validate=False)
+        if count > have:
+            rate = (count - have) / (time.perf_counter() - started)
+            print(f"  {tenant.slug}: loaded {count - have} {resource_type} ({rate:,.0f}/s)", flush=True)
+    return wanted
+
+
+def analyze():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("resource", "resourceversion", "searchtoken", "searchstring", "searchreference", "searchdate"):
+            cursor.execute(f"ANALYZE fhirstore_{table}")
+
+
+def setup_tenants():
+    from django.core.management import call_command
+
+    from sandbox.oauth.tokens import mint_token
+    from tenants.models import Tenant
+
+    call_command("migrate", verbosity=0)
+    tenants = []
+    for slug in ("bench-a", "bench-b"):
+        tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug, "status": Tenant.Status.READY})
+        tenants.append(tenant)
+    return tenants, mint_token(tenants[0], "system/*.read", lifetime=24 * 3600).token
+
+
+def start_server(port, workers, threads):
+    env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING"}
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "bench.fhir_api:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "30",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    for _ in range(100):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/bench/trivial/")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def paths(scenario, sizes, rng):
+    patients = sizes["Patient"]
+    if scenario == "trivial":
+        return "/bench/trivial/"
+    if scenario == "read":
+        return f"/t/bench-a/fhir/ExplanationOfBenefit/eob-{rng.randrange(sizes['ExplanationOfBenefit'])}"
+    if scenario == "search-token":
+        return f"/t/bench-a/fhir/Patient?identifier=M{rng.randrange(patients):08d}"
+    if scenario == "search-reference":
+        return f"/t/bench-a/fhir/ExplanationOfBenefit?patient=Patient/pat-{rng.randrange(patients)}"
+    return (
+        f"/t/bench-a/fhir/ExplanationOfBenefit?patient=Patient/pat-{rng.randrange(patients)}"
+        "&_revinclude=Provenance:target"
+    )
+
+
+def run(port, token, scenario, sizes, clients, duration):
+    """(latencies in ms, requests/s, errors) for one scenario."""
+    latencies, errors = [], []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + duration
+
+    def client(seed):
+        rng = random.Random(seed)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        mine = []
+        while time.perf_counter() < deadline:
+            url = paths(scenario, sizes, rng)
+            started = time.perf_counter()
+            try:
+                connection.request("GET", url, headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                errors.append(repr(exc))
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
+            mine.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                errors.append(f"{response.status} {url} {body[:200]!r}")
+            elif scenario.startswith("search") and not json.loads(body).get("entry"):
+                errors.append(f"empty result for {url}")
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return latencies, len(latencies) / elapsed, errors
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+
+
+def measure(label, port, token, sizes, clients, duration):
+    results = {}
+    for scenario in SCENARIOS:
+        run(port, token, scenario, sizes, clients, min(2, duration))  # warm caches and connections
+        latencies, rate, errors = run(port, token, scenario, sizes, clients, duration)
+        results[scenario] = {
+            "p50": statistics.median(latencies) if latencies else float("nan"),
+            "p99": percentile(latencies, 0.99),
+            "rps": rate,
+            "errors": len(errors),
+        }
+        if errors:
+            print(f"  {scenario}: {len(errors)} errors, first: {errors[0]}", flush=True)
+    baseline = results["trivial"]["rps"]
+    print(f"\n== {label} ({clients} clients, {duration}s per scenario)")
+    print(f"{'scenario':<20}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}{'vs trivial':>12}{'errors':>8}")
+    for scenario, r in results.items():
+        print(
+            f"{scenario:<20}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['rps']:>10.0f}"
+            f"{r['rps'] / baseline:>11.0%}{r['errors']:>8}"
+        )
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--other", type=int, default=100_000, help="resources in the second tenant")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8099)
+    args = parser.parse_args()
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("Run the benchmark on PostgreSQL: DATABASE_URL=postgres://...")
+    (tenant_a, tenant_b), token = setup_tenants()
+    print("loading", flush=True)
+    load(tenant_b, args.other)
+    sizes = load(tenant_a, args.small)
+    analyze()
+    report = {}
+    server = start_server(args.port, args.workers, args.threads)
+    try:
+        report["small"] = measure(
+            f"bench-a with {args.small:,} resources", args.port, token, sizes, args.clients, args.duration
+        )
+    finally:
+        server.terminate()
+        server.wait()
+    if args.large > args.small:
+        print("growing", flush=True)
+        sizes = load(tenant_a, args.large)
+        analyze()
+        server = start_server(args.port, args.workers, args.threads)
+        try:
+            report["large"] = measure(
+                f"bench-a with {args.large:,} resources", args.port, token, sizes, args.clients, args.duration
+            )
+        finally:
+            server.terminate()
+            server.wait()
+        print("\nlatency growth, large vs small (p50):")
+        for scenario in SCENARIOS[1:]:
+            ratio = report["large"][scenario]["p50"] / report["small"][scenario]["p50"]
+            print(f"  {scenario:<20}{ratio:>6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
