@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "sandbox.trust",
     "sandbox.oauth",
     "sandbox.seeding",
+    "sandbox.bulk",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +169,23 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    # Expired exports are deleted, and exports whose worker died are queued again.
+    "prune-exports": {"task": "sandbox.bulk.tasks.prune_exports_task", "schedule": 300.0},
+}
+
+# Bulk Data export (sandbox/bulk): where finished files are kept (a dotted path to an
+# ExportStorage), how files are split, how long finished exports live unless a payer sets its
+# own expiry, and after how many seconds without a heartbeat a job counts as abandoned.
+EXPORT_STORAGE = env_str("EXPORT_STORAGE", "sandbox.bulk.storage.LocalStorage")
+EXPORT_S3_BUCKET = env_str("EXPORT_S3_BUCKET", "")
+EXPORT_S3_PREFIX = env_str("EXPORT_S3_PREFIX", "exports")
+EXPORT_S3_ENDPOINT_URL = env_str("EXPORT_S3_ENDPOINT_URL", "")
+EXPORT_FILE_MAX_LINES = env_int("EXPORT_FILE_MAX_LINES", 100_000)
+EXPORT_FILE_MAX_BYTES = env_int("EXPORT_FILE_MAX_BYTES", 256 * 1024 * 1024)
+EXPORT_EXPIRY_MINUTES = env_int("EXPORT_EXPIRY_MINUTES", 60)
+EXPORT_CHUNK_IDS = env_int("EXPORT_CHUNK_IDS", 50_000)
+EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 60)
 
 # django-oauth-toolkit: every model is swapped for a tenant-owned one (tech-notes §2).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"

@@ -9,5 +9,6 @@ urlpatterns = [
     path("directory/", include("sandbox.trust.urls")),
     path("payers/<slug:slug>/certificates/", include("sandbox.trust.payer_urls")),
     path("payers/<slug:slug>/clients/", include("sandbox.oauth.portal_urls")),
+    path("payers/<slug:slug>/exports/", include("sandbox.bulk.dashboard_urls")),
     path("", include("tenants.urls")),
 ]

@@ -1,0 +1,113 @@
+"""
+NDJSON part files of one export job, with a checkpoint that makes a killed job resumable.
+
+Lines are appended to `<Type>.<n>.ndjson` (`.deleted.`, `.error.` for the other manifest
+sections) in the job's working directory, and a part is closed when it reaches
+EXPORT_FILE_MAX_LINES lines or EXPORT_FILE_MAX_BYTES bytes. `checkpoint()` flushes every
+file and returns the length and line count of each, which the job stores together with its
+position in the rows. A worker that resumes the job truncates every file back to that
+checkpoint and deletes files opened after it, so the rows after the checkpoint are written
+exactly once whatever happened to the previous worker.
+"""
+
+import os
+from pathlib import Path
+
+
+class PartWriter:
+    def __init__(self, directory, parts, *, max_lines, max_bytes):
+        """`parts` is the checkpoint's list of part dicts (restored from the job's state)."""
+        self.directory = Path(directory)
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.parts = [dict(p) for p in parts]
+        # key (kind, type) -> [file, lines, bytes, part dict]
+        self.current = {}
+        self.counters = {}
+        self._restore()
+
+    def _restore(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        known = {p["name"]: p for p in self.parts}
+        for path in self.directory.iterdir():
+            part = known.get(path.name)
+            if part is None:
+                path.unlink()  # opened after the last checkpoint
+            elif path.stat().st_size != part["bytes"]:
+                os.truncate(path, part["bytes"])
+        for part in self.parts:
+            key = (part["kind"], part["type"])
+            self.counters[key] = max(self.counters.get(key, 0), part["number"])
+            path = self.directory / part["name"]
+            if not path.exists():
+                path.touch()
+            if not part["closed"]:
+                self.current[key] = [path.open("ab", buffering=1 << 20), part["lines"], part["bytes"], part]
+
+    def _name(self, kind, resource_type, number):
+        middle = "" if kind == "output" else f".{kind}"
+        return f"{resource_type}{middle}.{number}.ndjson"
+
+    def _open(self, kind, resource_type):
+        key = (kind, resource_type)
+        number = self.counters.get(key, 0) + 1
+        self.counters[key] = number
+        part = {
+            "kind": kind,
+            "type": resource_type,
+            "number": number,
+            "name": self._name(kind, resource_type, number),
+            "lines": 0,
+            "bytes": 0,
+            "closed": False,
+        }
+        self.parts.append(part)
+        entry = [(self.directory / part["name"]).open("wb", buffering=1 << 20), 0, 0, part]
+        self.current[key] = entry
+        return entry
+
+    def _close(self, key):
+        entry = self.current.pop(key)
+        entry[0].close()
+        entry[3].update(lines=entry[1], bytes=entry[2], closed=True)
+
+    def write(self, resource_type, line, kind="output"):
+        """Append one NDJSON line (bytes ending in a newline)."""
+        key = (kind, resource_type)
+        entry = self.current.get(key)
+        if entry is None:
+            entry = self._open(kind, resource_type)
+        elif entry[1] >= self.max_lines or (entry[1] and entry[2] + len(line) > self.max_bytes):
+            self._close(key)
+            entry = self._open(kind, resource_type)
+        entry[0].write(line)
+        entry[1] += 1
+        entry[2] += len(line)
+
+    @property
+    def lines(self):
+        return sum(p["lines"] for p in self.parts if p["closed"]) + sum(e[1] for e in self.current.values())
+
+    def checkpoint(self):
+        """Flush every open file; returns the part list to store with the job's position."""
+        for entry in self.current.values():
+            entry[0].flush()
+            entry[3].update(lines=entry[1], bytes=entry[2])
+        return [dict(p) for p in self.parts]
+
+    def close(self):
+        """Close every part; returns the finished parts (empty ones are removed)."""
+        for key in list(self.current):
+            self._close(key)
+        finished = []
+        for part in self.parts:
+            if part["lines"]:
+                finished.append(part)
+            else:
+                (self.directory / part["name"]).unlink(missing_ok=True)
+        return finished
+
+    def abandon(self):
+        for entry in self.current.values():
+            entry[0].close()
+        self.current = {}
