@@ -467,14 +467,16 @@ def search(resource_type, query, *, strict=False, default_count=None, allowed_ty
     if summary == "count" or count == 0:
         result.total = qs.count()
         return result
-    if total_mode != "none":
-        result.total = qs.count()
-
     sort_spec = _last(result_params, "_sort")
     if sort_spec:
         rows = _sorted_page(result, qs, sort_spec, result_params, count)
     else:
         rows = _keyset_page(result, qs, result_params, count)
+    if total_mode == "none":
+        result.total = None
+    elif result.total is None:
+        # Only when the page does not already show everything: counting is the costly part.
+        result.total = qs.count()
     result.matches = rows
     result.includes = _includes(resource_type, rows, result_params)
     if allowed_types is not None:
@@ -496,6 +498,8 @@ def _keyset_page(result, qs, result_params, count):
         has_next = len(rows) > count
         rows = rows[:count]
         has_previous = cursor is not None
+    if cursor is None and before is None and not has_next:
+        result.total = len(rows)
     if rows and has_next:
         result.next_params = [*result.query, ("_cursor", str(rows[-1].pk))]
     if rows and has_previous:
@@ -510,6 +514,8 @@ def _sorted_page(result, qs, sort_spec, result_params, count):
         annotations, ordering = _sort_annotations(result.resource_type, sort_spec)
         limit = settings.FHIR_SEARCH_SNAPSHOT_LIMIT
         ids = list(qs.annotate(**annotations).order_by(*ordering, "pk").values_list("pk", flat=True)[: limit + 1])
+        if len(ids) <= limit:
+            result.total = len(ids)
         if len(ids) <= count:
             return _rows_in_order(ids)
         snapshot = SearchSnapshot.objects.create(
@@ -523,6 +529,7 @@ def _sorted_page(result, qs, sort_spec, result_params, count):
         if snapshot is None:
             raise InvalidSearch("This page link has expired; run the search again.", expression="_snapshot")
         ids = [int(i) for i in snapshot.ids.split(",") if i]
+        result.total = snapshot.total
     page_ids = ids[offset : offset + count]
     if offset + count < len(ids):
         result.next_params = [*result.query, ("_snapshot", str(snapshot.pk)), ("_offset", str(offset + count))]
