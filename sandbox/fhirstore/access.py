@@ -39,6 +39,9 @@ class Caller:
     kind: str
     user: object = None
     token: object = None
+    # None, or what a registered restriction hook returned for the token (see
+    # register_restriction): an object with `filter(queryset)` narrowing Resource rows.
+    restriction: object = None
 
     @property
     def scope(self):
@@ -47,6 +50,20 @@ class Caller:
     @property
     def is_authenticated(self):
         return self.kind != "anonymous"
+
+    def visible(self, queryset):
+        """`queryset` (of fhirstore Resource rows) narrowed to what this caller may see."""
+        return queryset if self.restriction is None else self.restriction.filter(queryset)
+
+    def check_visible(self, resource_type, fhir_id):
+        """404 for a resource a restricted caller may not see (as if it did not exist)."""
+        if self.restriction is None:
+            return
+        from sandbox.fhirstore.errors import NotFound
+        from sandbox.fhirstore.models import Resource
+
+        if not self.visible(Resource.objects.filter(resource_type=resource_type, fhir_id=fhir_id)).exists():
+            raise NotFound(f"{resource_type}/{fhir_id} does not exist.")
 
     def readable_types(self, tenant):
         """Types this caller may see in results, _include and _revinclude too (None: every type)."""
@@ -100,7 +117,26 @@ def _token_caller(request):
         digest = hashlib.sha256(request.META.get("HTTP_AUTHORIZATION", "").encode()).hexdigest()[:16]
         logger.info("FHIR request refused (%s), authorization sha256:%s", result.description, digest)
         raise Unauthorized(result.description, headers={"WWW-Authenticate": result.www_authenticate("FHIR")})
-    return Caller("token", user=result.token.user, token=result.token)
+    caller = Caller("token", user=result.token.user, token=result.token)
+    for hook in _restriction_hooks:
+        caller.restriction = hook(result.token)
+        if caller.restriction is not None:
+            break
+    return caller
+
+
+# Functions token -> restriction or None. Payer-to-payer registers one: a client registered
+# for $member-match sees only the members it matched, within their consent
+# (sandbox/payer2payer/restriction.py). Search, read and $everything apply it through
+# Caller.visible / Caller.check_visible; history, vread, batch and transaction are refused.
+_restriction_hooks = []
+
+RESTRICTED_REFUSED = {"history-instance", "history-type", "history-system", "vread", "transaction", "batch"}
+
+
+def register_restriction(hook):
+    if hook not in _restriction_hooks:
+        _restriction_hooks.append(hook)
 
 
 # CapabilityStatement interaction codes -> the SMART permission they need.
@@ -179,6 +215,11 @@ def authorize(request, interaction, resource_type=None):
     caller = identify(request)
     if caller.is_authenticated:
         check_scope(caller, interaction, resource_type)
+        if caller.restriction is not None and interaction in RESTRICTED_REFUSED:
+            raise Forbidden(
+                f"{interaction} is not available to this client: it may only search and read the members "
+                "it matched with $member-match."
+            )
         return caller
     if interaction in READ_INTERACTIONS and resource_type in FORMULARY_TYPES and request.tenant.formulary_public:
         return caller

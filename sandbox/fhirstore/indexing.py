@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from sandbox.fhirstore.search_parameters import (
     COMPARTMENT,
+    COMPOSITE,
     DATE,
     QUANTITY,
     REFERENCE,
@@ -247,11 +248,35 @@ def extract(resource, local_bases=()):
                     rows[QUANTITY].append(
                         {"param": code, "value": number, "system": system[:MAX_CHARS], "code": unit[:MAX_CHARS]}
                     )
+            elif param.type == COMPOSITE:
+                for code_text in composite_codes(value, param.components):
+                    if code_text not in seen:
+                        seen.add(code_text)
+                        rows[TOKEN].append({"param": code, "system": "", "code": code_text[:MAX_CHARS], "text": ""})
             elif param.type == URI:
                 if isinstance(value, str) and value not in seen:
                     seen.add(value)
                     rows[URI].append({"param": code, "uri": value[:500]})
     return rows, compartment_patient(resource, refs_by_param)
+
+
+def composite_codes(element, components):
+    """`a$b` codes for a token$token composite: every code of part one with every code of part two."""
+    if not isinstance(element, dict):
+        return []
+    parts = []
+    for path in components:
+        if path.endswith("[x]"):
+            prefix = path[:-3]
+            values = [
+                v for k, v in element.items() if k.startswith(prefix) and k[len(prefix) : len(prefix) + 1].isupper()
+            ]
+        else:
+            values = [element.get(path)]
+        parts.append([token for value in values for _system, token, _text in _token_rows(value) if token])
+    if len(parts) != 2:
+        return []
+    return [f"{a}${b}" for a in parts[0] for b in parts[1]]
 
 
 def compartment_patient(resource, refs_by_param):

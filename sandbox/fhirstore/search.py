@@ -31,6 +31,7 @@ from sandbox.fhirstore.models import (
     SearchToken,
 )
 from sandbox.fhirstore.search_parameters import (
+    COMPOSITE,
     DATE,
     QUANTITY,
     REFERENCE,
@@ -70,6 +71,7 @@ MODIFIERS = {
     DATE: {"", "missing"},
     QUANTITY: {"", "missing"},
     URI: {"", "below", "missing"},
+    COMPOSITE: {"", "missing"},
 }
 MAX_INCLUDE_ROUNDS = 3
 
@@ -236,7 +238,7 @@ class _Parser:
             modifier_type, modifier = modifier, ""
         if modifier not in MODIFIERS.get(param.type, {""}):
             raise InvalidSearch(f"Modifier ':{modifier}' is not supported on {code} ({param.type}).", expression=code)
-        model = INDEX_MODELS[param.type]
+        model = SearchToken if param.type == COMPOSITE else INDEX_MODELS[param.type]
         base = model.objects.filter(resource_type=resource_type, param=code)
         if modifier == "missing":
             if values[0] not in ("true", "false"):
@@ -253,6 +255,12 @@ class _Parser:
         for v in values:
             if param.type == TOKEN:
                 q |= Q(text__contains=indexing.normalize(v)) if modifier == "text" else self._token_value_q(v)
+            elif param.type == COMPOSITE:
+                first, sep, second = v.partition("$")
+                if not sep or not first or not second:
+                    raise InvalidSearch(f"{code} takes code$value, e.g. attributed-to$1234.", expression=code)
+                # Systems are not indexed for composites; system|code parts match on the code.
+                q |= Q(code=f"{first.rpartition('|')[2]}${second.rpartition('|')[2]}")
             elif param.type == STRING:
                 if modifier == "exact":
                     q |= Q(exact=v)

@@ -23,6 +23,8 @@ TOKEN, STRING, REFERENCE, DATE, QUANTITY, URI, NUMBER = (
     "uri",
     "number",
 )
+# token$token composites, indexed as "code$code" tokens (e.g. Group characteristic-value).
+COMPOSITE = "composite"
 
 CORE = "http://hl7.org/fhir/SearchParameter/"
 US_CORE = "http://hl7.org/fhir/us/core/SearchParameter/us-core-"
@@ -46,6 +48,8 @@ class SearchParam:
     source: str = "core"
     # Stored on the resource row itself, not in an index table.
     column: str = ""
+    # For composites: the element paths, relative to `expression`, of the two token parts.
+    components: tuple = ()
     paths: tuple = field(default=(), compare=False)
 
     @property
@@ -378,6 +382,7 @@ _DEFS = [
     ("Group", "characteristic", TOKEN, "characteristic.code", "core"),
     ("Group", "value", TOKEN, "characteristic.value[x]", "core"),
     ("Group", "characteristic-value-reference", REFERENCE, "characteristic.valueReference", "pdex"),
+    ("Group", "characteristic-value", COMPOSITE, "characteristic", "core", (), ("code", "value[x]")),
     ("Group", "code", TOKEN, "code", "core"),
     ("Group", "type", TOKEN, "type", "core"),
     ("Group", "actual", TOKEN, "actual", "core"),
@@ -712,6 +717,7 @@ def _build():
     for row in _DEFS:
         resource_type, code, kind, expression, source = row[:5]
         targets = row[5] if len(row) > 5 else ()
+        components = row[6] if len(row) > 6 else ()
         param = SearchParam(
             resource_type=resource_type,
             code=code,
@@ -720,6 +726,7 @@ def _build():
             url=_url(source, resource_type, code),
             targets=tuple(targets),
             source=source,
+            components=tuple(components),
             paths=_compile(expression),
         )
         registry.setdefault(resource_type, {})[code] = param
