@@ -76,7 +76,8 @@ def read_pairs(request, body=None):
     (name, value) pairs of a kick-off: the query string, plus for POST the `parameter`
     entries of a FHIR Parameters body (value[x] of any type; references as `Type/id`).
     """
-    pairs = [(k, v) for k, values in request.GET.lists() for v in values]
+    # `patient` is a POST-only parameter (Bulk Data v2 §1.3); parse() reports it from the flag.
+    pairs = [(k, v) for k, values in request.GET.lists() for v in values if k != "patient"]
     if body is None:
         return pairs
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
@@ -121,7 +122,7 @@ class Issues:
         self.items.append(["warning", "not-supported", f"Ignored: {message}", expression])
 
 
-def parse(pairs, *, level, lenient):
+def parse(pairs, *, level, lenient, patient_in_query=False):
     """
     Check kick-off parameters; returns (params, issues).
 
@@ -209,6 +210,8 @@ def parse(pairs, *, level, lenient):
                 continue
             params["_typeFilter"].setdefault(resource_type, []).append(search_query)
 
+    if patient_in_query:
+        issues.unsupported("The patient parameter is accepted only in a POST Parameters body.", "patient")
     if "patient" in grouped:
         if level == "system":
             issues.unsupported("The patient parameter is not available at the system level.", "patient")

@@ -54,7 +54,12 @@ class KickoffView(FhirView):
             # Bulk Data STU3 "Groups": servers SHOULD require system/Group.rs to export a group.
             raise access.Forbidden("Exporting a group needs read access to Group (system/Group.rs).")
         lenient = kickoff.is_lenient(request)
-        params, issues = kickoff.parse(kickoff.read_pairs(request, body), level=self.level, lenient=lenient)
+        params, issues = kickoff.parse(
+            kickoff.read_pairs(request, body),
+            level=self.level,
+            lenient=lenient,
+            patient_in_query="patient" in request.GET,
+        )
         job = export.start_export(
             tenant=request.tenant,
             application=caller.token.application,

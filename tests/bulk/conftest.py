@@ -136,3 +136,49 @@ def bulk(client, tenant, token):
 
 def ids(resources):
     return sorted(r["id"] for r in resources)
+
+
+def client_token(tenant, name, scope="system/*.read"):
+    """A token of another client of `tenant` (mint_token always uses its own client)."""
+    import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model, get_application_model
+
+    Application = get_application_model()
+    with tenant_scope(tenant):
+        application = Application.objects.create(
+            name=name,
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            redirect_uris="",
+        )
+        return (
+            get_access_token_model()
+            .objects.create(
+                application=application,
+                token=secrets.token_urlsafe(32),
+                scope=scope,
+                expires=timezone.now() + timedelta(hours=1),
+            )
+            .token
+        )
+
+
+@pytest.fixture
+def other_client_token(tenant):
+    return client_token(tenant, "another client")
+
+
+@pytest.fixture
+def other_tenant_token(other_tenant):
+    return mint_token(other_tenant, "system/*.read").token
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Kick-offs stay queued: no task runs (a worker that has not picked the job up yet)."""
+    from sandbox.bulk.tasks import run_export_task
+
+    monkeypatch.setattr(run_export_task, "delay_on_commit", lambda *args, **kwargs: None)
