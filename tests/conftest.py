@@ -15,7 +15,7 @@ def pytest_collection_modifyitems(config, items):
             reason = services.missing(marker)
             if reason is None:
                 continue
-            if services.REQUIRED:
+            if marker in services.REQUIRED:
                 item.service_missing = reason
                 item.add_marker(pytest.mark.usefixtures("_required_service_missing"))
             else:
@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def _required_service_missing(request):
-    pytest.fail(f"SANDBOX_REQUIRE_SERVICES is set but this test cannot run: {request.node.service_missing}")
+    pytest.fail(f"SANDBOX_REQUIRE_SERVICES requires it, but this test cannot run: {request.node.service_missing}")
 
 
 @pytest.fixture
