@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("directory/", include("sandbox.trust.urls")),
     path("payers/<slug:slug>/certificates/", include("sandbox.trust.payer_urls")),
+    path("payers/<slug:slug>/data/", include("sandbox.seeding.urls")),
     path("payers/<slug:slug>/clients/", include("sandbox.oauth.portal_urls")),
     path("payers/<slug:slug>/exports/", include("sandbox.bulk.dashboard_urls")),
     path("", include("tenants.urls")),

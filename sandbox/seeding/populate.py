@@ -127,7 +127,7 @@ def wipe_fhir_data(tenant):
 
 
 def create_reset_job(tenant, *, user=None):
-    """Queue a reset of the payer's data, unless one is already queued or running; returns the job."""
+    """Queue a reset of the payer's data unless one is already queued or running; returns (job, created)."""
     with tenant_scope(tenant):
         running = (
             TenantJob.objects.filter(kind=TenantJob.Kind.RESET)
@@ -135,13 +135,14 @@ def create_reset_job(tenant, *, user=None):
             .first()
         )
         if running is not None:
-            return running
+            return running, False
         members, seed = seed_of(tenant)
-        return TenantJob.objects.create(
+        job = TenantJob.objects.create(
             kind=TenantJob.Kind.RESET,
             params={"members": members, "seed": seed, "requested_by": user.username if user else ""},
             message="Waiting for a worker…",
         )
+        return job, True
 
 
 def enqueue_reset(job):
