@@ -8,10 +8,22 @@ file and returns the length and line count of each, which the job stores togethe
 position in the rows. A worker that resumes the job truncates every file back to that
 checkpoint and deletes files opened after it, so the rows after the checkpoint are written
 exactly once whatever happened to the previous worker.
+
+Lines are buffered in a bytearray per file rather than in Python's buffered file objects: a
+writer that is dropped without `close()` (an abandoned or crashed run) must never flush its
+buffer into a file that another worker has since truncated and continued.
 """
 
 import os
 from pathlib import Path
+
+FLUSH_BYTES = 1 << 20
+
+
+def _write_all(fh, data):
+    view = memoryview(data)
+    while view:
+        view = view[fh.write(view) :]
 
 
 class PartWriter:
@@ -21,7 +33,7 @@ class PartWriter:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.parts = [dict(p) for p in parts]
-        # key (kind, type) -> [file, lines, bytes, part dict]
+        # key (kind, type) -> [unbuffered file, lines, bytes, part dict, pending bytes]
         self.current = {}
         self.counters = {}
         self._restore()
@@ -42,7 +54,7 @@ class PartWriter:
             if not path.exists():
                 path.touch()
             if not part["closed"]:
-                self.current[key] = [path.open("ab", buffering=1 << 20), part["lines"], part["bytes"], part]
+                self.current[key] = [path.open("ab", buffering=0), part["lines"], part["bytes"], part, bytearray()]
 
     def _name(self, kind, resource_type, number):
         middle = "" if kind == "output" else f".{kind}"
@@ -62,12 +74,18 @@ class PartWriter:
             "closed": False,
         }
         self.parts.append(part)
-        entry = [(self.directory / part["name"]).open("wb", buffering=1 << 20), 0, 0, part]
+        entry = [(self.directory / part["name"]).open("wb", buffering=0), 0, 0, part, bytearray()]
         self.current[key] = entry
         return entry
 
+    def _flush(self, entry):
+        if entry[4]:
+            _write_all(entry[0], entry[4])
+            entry[4].clear()
+
     def _close(self, key):
         entry = self.current.pop(key)
+        self._flush(entry)
         entry[0].close()
         entry[3].update(lines=entry[1], bytes=entry[2], closed=True)
 
@@ -80,9 +98,12 @@ class PartWriter:
         elif entry[1] >= self.max_lines or (entry[1] and entry[2] + len(line) > self.max_bytes):
             self._close(key)
             entry = self._open(kind, resource_type)
-        entry[0].write(line)
+        buffer = entry[4]
+        buffer += line
         entry[1] += 1
         entry[2] += len(line)
+        if len(buffer) >= FLUSH_BYTES:
+            self._flush(entry)
 
     @property
     def lines(self):
@@ -91,7 +112,7 @@ class PartWriter:
     def checkpoint(self):
         """Flush every open file; returns the part list to store with the job's position."""
         for entry in self.current.values():
-            entry[0].flush()
+            self._flush(entry)
             entry[3].update(lines=entry[1], bytes=entry[2])
         return [dict(p) for p in self.parts]
 
@@ -108,6 +129,7 @@ class PartWriter:
         return finished
 
     def abandon(self):
+        """Close the files, dropping what was written since the last checkpoint's flush."""
         for entry in self.current.values():
             entry[0].close()
         self.current = {}
