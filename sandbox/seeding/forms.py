@@ -171,7 +171,8 @@ class MultipleFileField(forms.FileField):
     def clean(self, data, initial=None):
         single = super().clean
         if isinstance(data, list | tuple):
-            return [single(item, initial) for item in data]
+            # An empty list cleans like no file at all: "This field is required."
+            return [single(item, initial) for item in data] or [single(None, initial)]
         return [single(data, initial)]
 
 

@@ -205,6 +205,8 @@ def _detect(name, text_stream):
     first = text_stream.readline()
     while first and not first.strip():
         first = text_stream.readline()
+    if not first:
+        return "empty"
     try:
         parsed = json.loads(first)
     except ValueError:
@@ -234,7 +236,9 @@ def _read_items(source, result, bundle_meta):
         with _text(source) as stream:
             kind = _detect(source.name, stream)
         with _text(source) as stream:
-            if kind == "ndjson":
+            if kind == "empty":
+                result.add_problem(Problem(source.name, "file", "The file is empty."))
+            elif kind == "ndjson":
                 yield from _ndjson_items(stream)
             else:
                 yield from _bundle_items(source, stream, result, bundle_meta)

@@ -50,6 +50,11 @@ def _scope(tenant):
         raise Http404(str(exc)) from None
 
 
+def _posted(request):
+    # Not `request.POST or None`: an empty POST must still bind the form and show "required".
+    return request.POST if request.method == "POST" else None
+
+
 def _explain(form, exc):
     """Put a store or service error on the form: the user sees why nothing was saved."""
     if isinstance(exc, FhirError):
@@ -113,7 +118,7 @@ def data_reset_progress(request, slug):
 @login_required
 def data_upload(request, slug):
     tenant, _ = _get_payer_for_user(request, slug)
-    form = UploadForm(request.POST or None, request.FILES or None)
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     result = None
     if request.method == "POST" and form.is_valid():
         sources = [loaders.Source.from_upload(f) for f in form.cleaned_data["files"]]
@@ -209,7 +214,7 @@ def _member_form_view(request, tenant, patient_id=None):
         initial = {}
         if patient_id:
             initial = _member_initial(roster.read_patient(patient_id), roster.current_coverage(patient_id))
-    form = MemberForm(request.POST or None, initial=initial, plans=plans)
+    form = MemberForm(_posted(request), initial=initial, plans=plans)
     if request.method == "POST" and form.is_valid():
         try:
             with _scope(tenant):
@@ -274,7 +279,7 @@ def list_index(request, slug):
     with _scope(tenant):
         groups = [_list_summary(g) for g in attribution_lists.attribution_lists()]
         organizations = attribution_lists.provider_organizations()
-    form = AttributionListForm(request.POST or None, organizations=organizations)
+    form = AttributionListForm(_posted(request), organizations=organizations)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -404,7 +409,7 @@ def formulary_index(request, slug):
 @login_required
 def formulary_create(request, slug):
     tenant, _ = _get_payer_for_user(request, slug)
-    form = FormularyForm(request.POST or None)
+    form = FormularyForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             with _scope(tenant):
@@ -424,7 +429,7 @@ def plan_create(request, slug):
         choices = [
             (f["id"], f.get("name", f["id"])) for f in formulary_editing.formularies() if f.get("status") == "active"
         ]
-    form = PlanForm(request.POST or None, formularies=choices)
+    form = PlanForm(_posted(request), formularies=choices)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
