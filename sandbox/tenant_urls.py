@@ -10,6 +10,7 @@ urlpatterns = [
     path("fhir/.well-known/smart-configuration", smart_configuration, name="smart-configuration"),
     path("oauth/", include("sandbox.oauth.urls")),
     path("fhir/", include("sandbox.bulk.operation_urls")),
+    path("fhir/", include("sandbox.payer2payer.operation_urls")),
     path("fhir/", include("sandbox.fhirstore.urls")),
     path("bulk/", include("sandbox.bulk.urls")),
 ]

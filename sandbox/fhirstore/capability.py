@@ -29,11 +29,28 @@ _GUIDES = [
 ]
 
 
-def register_operation(resource_type, name, definition):
-    """Declare an operation (resource_type None = system level) in the CapabilityStatement."""
+# (resource type or None, name, definition, PDex versions): operations a PDex version renames
+# or adds (payer-to-payer bulk member match exists from 2.1, under another canonical in 2.2).
+_VERSIONED_OPERATIONS = []
+
+
+def register_operation(resource_type, name, definition, pdex_versions=None):
+    """Declare an operation (resource_type None = system level) in the CapabilityStatement,
+    optionally only for tenants of the given PDex versions."""
+    if pdex_versions:
+        entry = (resource_type, name, definition, frozenset(pdex_versions))
+        if entry not in _VERSIONED_OPERATIONS:
+            _VERSIONED_OPERATIONS.append(entry)
+        return
     entry = (resource_type, name, definition)
     if entry not in _OPERATIONS:
         _OPERATIONS.append(entry)
+
+
+def _operations(resource_type, pdex_version):
+    listed = [(n, d) for t, n, d in _OPERATIONS if t == resource_type]
+    listed += [(n, d) for t, n, d, versions in _VERSIONED_OPERATIONS if t == resource_type and pdex_version in versions]
+    return [{"name": n, "definition": d} for n, d in listed]
 
 
 def register_guide(canonical, pdex_versions=None):
@@ -57,7 +74,7 @@ def _revincludes():
     return out
 
 
-def _resource_entry(resource_type, revincludes):
+def _resource_entry(resource_type, revincludes, pdex_version=None):
     params = REGISTRY[resource_type]
     entry = {
         "type": resource_type,
@@ -88,7 +105,7 @@ def _resource_entry(resource_type, revincludes):
             for code, p in sorted(params.items())
         ],
     }
-    operations = [{"name": n, "definition": d} for t, n, d in _OPERATIONS if t == resource_type]
+    operations = _operations(resource_type, pdex_version)
     if operations:
         entry["operation"] = operations
     return entry
@@ -126,10 +143,10 @@ def capability_statement(tenant, base):
             "description": "Bearer tokens from this payer's OAuth server. Formulary types are public"
             + ("." if tenant.formulary_public else " only when the payer allows it (currently off)."),
         },
-        "resource": [_resource_entry(t, revincludes) for t in SERVED_TYPES],
+        "resource": [_resource_entry(t, revincludes, tenant.pdex_version) for t in SERVED_TYPES],
         "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
     }
-    system_operations = [{"name": n, "definition": d} for t, n, d in _OPERATIONS if t is None]
+    system_operations = _operations(None, tenant.pdex_version)
     if system_operations:
         rest["operation"] = system_operations
     return {

@@ -14,8 +14,11 @@ from sandbox.fhirstore.search import SearchResult
 from sandbox.fhirstore.search_parameters import is_served
 
 
-def everything(patient_id, *, since=None, types=(), count=None, cursor=None, query=()):
-    """One page of a Patient's compartment as a SearchResult (all entries mode "match")."""
+def everything(patient_id, *, since=None, types=(), count=None, cursor=None, query=(), visible=None):
+    """One page of a Patient's compartment as a SearchResult (all entries mode "match").
+
+    `visible` (access.Caller.visible) narrows the compartment for restricted callers.
+    """
     patient = store.read("Patient", patient_id)
     for name in types:
         if not is_served(name):
@@ -26,6 +29,8 @@ def everything(patient_id, *, since=None, types=(), count=None, cursor=None, que
         qs = qs.filter(resource_type__in=types)
     if since is not None:
         qs = qs.filter(last_updated__gte=since)
+    if visible is not None:
+        qs = visible(qs)
     result = SearchResult(resource_type="Patient", query=list(query), count=count)
     include_patient = cursor is None and (not types or "Patient" in types)
     if include_patient and (since is None or patient.last_updated >= since):

@@ -448,16 +448,19 @@ def _sort_annotations(resource_type, sort_spec):
     return annotations, ordering
 
 
-def search(resource_type, query, *, strict=False, default_count=None, allowed_types=None):
+def search(resource_type, query, *, strict=False, default_count=None, allowed_types=None, visible=None):
     """
     Run a FHIR search on the active tenant; returns a SearchResult (one page).
 
     `query` is a query string, dict or list of pairs, including result parameters (_count,
     _sort, _total, _summary, _elements, _include, _revinclude) and the paging parameters
     this module emits in next/previous links. `allowed_types` (from access.Caller) limits
-    which types chains, _has and includes may reach.
+    which types chains, _has and includes may reach; `visible` (access.Caller.visible, for
+    restricted callers) narrows the matches and includes to the rows the caller may see.
     """
     qs, unknown, result_params = filter_queryset(resource_type, query, strict=strict, allowed_types=allowed_types)
+    if visible is not None:
+        qs = visible(qs)
     pairs = parse_query(query)
     count = _int_param(
         result_params, "_count", default_count or settings.FHIR_DEFAULT_PAGE_SIZE, settings.FHIR_MAX_PAGE_SIZE
@@ -489,6 +492,10 @@ def search(resource_type, query, *, strict=False, default_count=None, allowed_ty
     result.includes = _includes(resource_type, rows, result_params)
     if allowed_types is not None:
         result.includes = [r for r in result.includes if r.resource_type in allowed_types]
+    if visible is not None and result.includes:
+        included = Resource.objects.filter(pk__in=[r.pk for r in result.includes])
+        seen = set(visible(included).values_list("pk", flat=True))
+        result.includes = [r for r in result.includes if r.pk in seen]
     return result
 
 

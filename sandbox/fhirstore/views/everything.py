@@ -17,6 +17,7 @@ class EverythingView(FhirView):
         from sandbox.fhirstore.bundles import searchset
 
         self.authorize(request, "operation", "Patient")
+        self.caller.check_visible("Patient", fhir_id)
         since = None
         if params.get("_since"):
             try:
@@ -36,5 +37,6 @@ class EverythingView(FhirView):
             count=count,
             cursor=cursor,
             query=[(k, v) for k, v in params.items() if k != "_cursor"],
+            visible=self.caller.visible if self.caller.restriction is not None else None,
         )
         return raw_response(searchset(result, fhir_base(request), f"Patient/{fhir_id}/$everything"))

@@ -38,6 +38,7 @@ class InstanceView(FhirView):
     def get(self, request, resource_type, fhir_id):
         store.check_type(resource_type)
         self.authorize(request, "read", resource_type)
+        self.caller.check_visible(resource_type, fhir_id)
         stored = store.read(resource_type, fhir_id)
         headers = resource_headers(stored)
         if request.META.get("HTTP_IF_NONE_MATCH", "").strip() == stored.etag:

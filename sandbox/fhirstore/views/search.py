@@ -12,7 +12,13 @@ def search_response(request, resource_type, lists, caller):
 
     pairs = [(key, value) for key, values in lists for value in values]
     strict = prefer(request, "handling") == "strict"
-    result = search.search(resource_type, pairs, strict=strict, allowed_types=caller.readable_types(request.tenant))
+    result = search.search(
+        resource_type,
+        pairs,
+        strict=strict,
+        allowed_types=caller.readable_types(request.tenant),
+        visible=caller.visible if caller.restriction is not None else None,
+    )
     return raw_response(searchset(result, fhir_base(request), resource_type))
 
 
