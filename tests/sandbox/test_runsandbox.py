@@ -36,6 +36,8 @@ class Sandbox:
             DJANGO_SETTINGS_MODULE="sandbox.settings",
             SANDBOX_DATA_DIR=str(self.data_dir),
             SANDBOX_DEMO_PASSWORD="demo-password-for-tests",
+            # Small demo payers: this test is about the processes, not the seed.
+            SANDBOX_DEFAULT_MEMBERS="10",
             PYTHONUNBUFFERED="1",
         )
         self.process = subprocess.Popen(
