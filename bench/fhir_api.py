@@ -4,16 +4,17 @@ Benchmark of the FHIR API (issue 3, "Speed"): not a test, run it by hand on Post
     DATABASE_URL=postgres://sandbox@127.0.0.1:5432/bench .venv/bin/python bench/fhir_api.py
 
 What it does:
-1. migrates the database, creates tenants bench-a and bench-b (ready) and a token for bench-a;
-2. loads bench-a up to --small resources through store.bulk_load (PostgreSQL COPY), and
-   bench-b with --other resources beside it (same ids, so isolation is exercised too);
+1. migrates the database, creates tenants bench-a and bench-b (ready) and a token for each;
+2. loads bench-a up to --large resources and bench-b up to --small resources through
+   store.bulk_load (PostgreSQL COPY); they use the same ids, so each is the other's neighbour
+   and isolation is exercised too;
 3. starts gunicorn (gthread) on this module's `application`, which is the project's WSGI app
    plus one trivial Django view at /bench/trivial/ for the baseline;
-4. runs each scenario with --clients concurrent keep-alive clients for --duration seconds:
-   trivial view, read by id, Patient?identifier=, ExplanationOfBenefit?patient=, and
-   ExplanationOfBenefit?patient=&_revinclude=Provenance:target;
-5. grows bench-a to --large resources and measures again, then prints p50/p99 latency,
-   requests/s, the ratio to the trivial view, and the large/small latency ratio.
+4. for bench-b (small) and then bench-a (large), runs each scenario with --clients concurrent
+   keep-alive clients for --duration seconds: trivial view, read by id, Patient?identifier=,
+   ExplanationOfBenefit?patient=, and ExplanationOfBenefit?patient=&_revinclude=Provenance:target;
+5. prints p50/p99 latency, requests/s, the ratio to the trivial view measured in the same
+   round, and the large/small p50 ratio of each scenario.
 
 Data mix per 10 resources: 2 Patients, 6 ExplanationOfBenefits (3 per patient), 2 Provenance
 (targeting every third EOB). Loading is resumable: rows already present are not reloaded.
@@ -136,14 +137,14 @@ def setup_tenants():
     tenants = []
     for slug in ("bench-a", "bench-b"):
         tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug, "status": Tenant.Status.READY})
-        tenants.append(tenant)
-    return tenants, mint_token(tenants[0], "system/*.read", lifetime=24 * 3600).token
+        tenants.append((tenant, mint_token(tenant, "system/*.read", lifetime=24 * 3600).token))
+    return tenants
 
 
 def start_server(port, workers, threads):
     env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING"}
     command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        str(Path(sys.executable).parent / "gunicorn"),
         "bench.fhir_api:application",
         "--bind",
         f"127.0.0.1:{port}",
@@ -171,23 +172,23 @@ def start_server(port, workers, threads):
     raise SystemExit("gunicorn did not start")
 
 
-def paths(scenario, sizes, rng):
+def paths(scenario, slug, sizes, rng):
     patients = sizes["Patient"]
     if scenario == "trivial":
         return "/bench/trivial/"
     if scenario == "read":
-        return f"/t/bench-a/fhir/ExplanationOfBenefit/eob-{rng.randrange(sizes['ExplanationOfBenefit'])}"
+        return f"/t/{slug}/fhir/ExplanationOfBenefit/eob-{rng.randrange(sizes['ExplanationOfBenefit'])}"
     if scenario == "search-token":
-        return f"/t/bench-a/fhir/Patient?identifier=M{rng.randrange(patients):08d}"
+        return f"/t/{slug}/fhir/Patient?identifier=M{rng.randrange(patients):08d}"
     if scenario == "search-reference":
-        return f"/t/bench-a/fhir/ExplanationOfBenefit?patient=Patient/pat-{rng.randrange(patients)}"
+        return f"/t/{slug}/fhir/ExplanationOfBenefit?patient=Patient/pat-{rng.randrange(patients)}"
     return (
-        f"/t/bench-a/fhir/ExplanationOfBenefit?patient=Patient/pat-{rng.randrange(patients)}"
+        f"/t/{slug}/fhir/ExplanationOfBenefit?patient=Patient/pat-{rng.randrange(patients)}"
         "&_revinclude=Provenance:target"
     )
 
 
-def run(port, token, scenario, sizes, clients, duration):
+def run(port, token, slug, scenario, sizes, clients, duration):
     """(latencies in ms, requests/s, errors) for one scenario."""
     latencies, errors = [], []
     lock = threading.Lock()
@@ -199,7 +200,7 @@ def run(port, token, scenario, sizes, clients, duration):
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
         mine = []
         while time.perf_counter() < deadline:
-            url = paths(scenario, sizes, rng)
+            url = paths(scenario, slug, sizes, rng)
             started = time.perf_counter()
             try:
                 connection.request("GET", url, headers=headers)
@@ -232,11 +233,11 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
-def measure(label, port, token, sizes, clients, duration):
+def measure(label, port, token, slug, sizes, clients, duration):
     results = {}
     for scenario in SCENARIOS:
-        run(port, token, scenario, sizes, clients, min(2, duration))  # warm caches and connections
-        latencies, rate, errors = run(port, token, scenario, sizes, clients, duration)
+        run(port, token, slug, scenario, sizes, clients, min(2, duration))  # warm caches and connections
+        latencies, rate, errors = run(port, token, slug, scenario, sizes, clients, duration)
         results[scenario] = {
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": percentile(latencies, 0.99),
@@ -260,7 +261,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--other", type=int, default=100_000, help="resources in the second tenant")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--workers", type=int, default=2)
@@ -272,36 +272,39 @@ def main():
 
     if connection.vendor != "postgresql":
         raise SystemExit("Run the benchmark on PostgreSQL: DATABASE_URL=postgres://...")
-    (tenant_a, tenant_b), token = setup_tenants()
+    (tenant_a, token_a), (tenant_b, token_b) = setup_tenants()
     print("loading", flush=True)
-    load(tenant_b, args.other)
-    sizes = load(tenant_a, args.small)
+    small = load(tenant_b, args.small)
+    large = load(tenant_a, args.large)
     analyze()
     report = {}
     server = start_server(args.port, args.workers, args.threads)
     try:
         report["small"] = measure(
-            f"bench-a with {args.small:,} resources", args.port, token, sizes, args.clients, args.duration
+            f"bench-b with {args.small:,} resources (bench-a beside it)",
+            args.port,
+            token_b,
+            "bench-b",
+            small,
+            args.clients,
+            args.duration,
+        )
+        report["large"] = measure(
+            f"bench-a with {args.large:,} resources (bench-b beside it)",
+            args.port,
+            token_a,
+            "bench-a",
+            large,
+            args.clients,
+            args.duration,
         )
     finally:
         server.terminate()
         server.wait()
-    if args.large > args.small:
-        print("growing", flush=True)
-        sizes = load(tenant_a, args.large)
-        analyze()
-        server = start_server(args.port, args.workers, args.threads)
-        try:
-            report["large"] = measure(
-                f"bench-a with {args.large:,} resources", args.port, token, sizes, args.clients, args.duration
-            )
-        finally:
-            server.terminate()
-            server.wait()
-        print("\nlatency growth, large vs small (p50):")
-        for scenario in SCENARIOS[1:]:
-            ratio = report["large"][scenario]["p50"] / report["small"][scenario]["p50"]
-            print(f"  {scenario:<20}{ratio:>6.2f}x")
+    print("\nlatency growth, large vs small (p50):")
+    for scenario in SCENARIOS[1:]:
+        ratio = report["large"][scenario]["p50"] / report["small"][scenario]["p50"]
+        print(f"  {scenario:<20}{ratio:>6.2f}x")
 
 
 if __name__ == "__main__":
