@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "sandbox.oauth",
     "sandbox.seeding",
     "sandbox.bulk",
+    "sandbox.attribution",
     "sandbox.payer2payer",
 ]
 

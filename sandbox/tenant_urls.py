@@ -9,6 +9,7 @@ urlpatterns = [
     path("", tenant_home, name="tenant-home"),
     path("fhir/.well-known/smart-configuration", smart_configuration, name="smart-configuration"),
     path("oauth/", include("sandbox.oauth.urls")),
+    path("fhir/", include("sandbox.attribution.operation_urls")),
     path("fhir/", include("sandbox.bulk.operation_urls")),
     path("fhir/", include("sandbox.payer2payer.operation_urls")),
     path("fhir/", include("sandbox.fhirstore.urls")),

@@ -215,7 +215,12 @@ def authorize(request, interaction, resource_type=None):
     caller = identify(request)
     if caller.is_authenticated:
         check_scope(caller, interaction, resource_type)
-        if caller.restriction is not None and interaction in RESTRICTED_REFUSED:
+        # A restriction with its own interaction rules (provider access: sandbox.attribution.access)
+        # applies them instead of the payer-to-payer defaults below.
+        check_interaction = getattr(caller.restriction, "check_interaction", None)
+        if check_interaction is not None:
+            check_interaction(interaction, resource_type, request)
+        elif caller.restriction is not None and interaction in RESTRICTED_REFUSED:
             raise Forbidden(
                 f"{interaction} is not available to this client: it may only search and read the members "
                 "it matched with $member-match."

@@ -1,0 +1,22 @@
+"""
+Provider-access operation URLs under /t/<slug>/fhir/. Listed in tenant_urls before the bulk
+engine's and the FHIR store's patterns: the $export routes here send every caller that is not
+a provider on to the bulk engine's views.
+"""
+
+from django.urls import re_path
+
+from sandbox.attribution import views
+
+GROUP = r"^Group/(?P<fhir_id>[A-Za-z0-9\-.]{1,64})/"
+
+urlpatterns = [
+    re_path(GROUP + r"\$member-add/?$", views.MemberAddView.as_view(), name="atr-member-add"),
+    re_path(GROUP + r"\$member-remove/?$", views.MemberRemoveView.as_view(), name="atr-member-remove"),
+    re_path(GROUP + r"\$confirm-attribution-list/?$", views.ConfirmView.as_view(), name="atr-confirm"),
+    re_path(GROUP + r"\$attribution-status/?$", views.AttributionStatusView.as_view(), name="atr-status"),
+    re_path(GROUP + r"\$davinci-data-export/?$", views.DataExportView.as_view(), name="atr-data-export"),
+    re_path(GROUP + r"\$export/?$", views.GroupExportView.as_view(), name="provider-group-export"),
+    re_path(r"^Patient/\$export/?$", views.PatientExportView.as_view(), name="provider-patient-export"),
+    re_path(r"^\$export/?$", views.SystemExportView.as_view(), name="provider-system-export"),
+]
