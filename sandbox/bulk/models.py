@@ -91,6 +91,20 @@ class ExportJob(TenantOwned):
     def is_expired(self):
         return self.expires_at <= timezone.now()
 
+    def parameter_summary(self):
+        """The kick-off parameters that were given, as `name=value` strings (for the dashboard)."""
+        out = []
+        for name in ("_type", "_since", "_until", "_elements", "_typeFilter", "patient", "_outputFormat"):
+            value = self.params.get(name)
+            if not value or (name == "_outputFormat" and value == "application/fhir+ndjson"):
+                continue
+            if isinstance(value, dict):
+                value = ",".join(f"{t}?{q}" for t, queries in value.items() for q in queries)
+            elif isinstance(value, list):
+                value = ",".join(value)
+            out.append(f"{name}={value}")
+        return out
+
     def x_progress(self):
         """The X-Progress header (free text under 100 characters, Bulk Data §2.2)."""
         if self.status == self.Status.QUEUED:
@@ -135,6 +149,7 @@ class ExportPolicy(TenantOwned):
 
     @classmethod
     def expiry_minutes_for(cls, tenant=None):
+        """The payer's expiry in minutes; call inside its tenant_scope (row-level security)."""
         tenant = tenant or require_tenant()
         row = cls.unscoped.for_tenant(tenant).first()
         return row.expiry_minutes if row else settings.EXPORT_EXPIRY_MINUTES
