@@ -132,6 +132,55 @@ def create_resource(slug, resource):
     return {"id": stored.fhir_id}
 
 
+def p2p_pair(old_slug, new_slug, members=6):
+    """Two seeded payers for a payer-to-payer exchange: new_slug's designed unique member had an
+    earlier coverage at old_slug (sandbox.payer2payer.demo). Returns the member's Patient id."""
+    from sandbox.payer2payer.demo import link_prior_coverage
+    from sandbox.seeding.members import patient_id
+    from sandbox.seeding.populate import seed_tenant
+    from tenants.models import Tenant
+
+    for slug in (old_slug, new_slug):
+        create_payer(slug, slug.replace("-", " ").title())
+        seed_tenant(Tenant.objects.get(slug=slug), members=members, seed=3, validate=False)
+    link_prior_coverage(Tenant.objects.get(slug=new_slug), old_slug)
+    return {"member": patient_id(0)}
+
+
+def p2p_exchange(new_slug, target, member):
+    """Run a payer-to-payer exchange in this process (as a worker would); returns the run."""
+    from sandbox.payer2payer import exchange
+    from sandbox.payer2payer.management.commands.run_exchange import find_entry
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=new_slug)
+    run = exchange.start_run(tenant, find_entry(target), member, enqueue=False)
+    run = exchange.run_exchange(tenant, run.pk)
+    return {
+        "status": run.status,
+        "summary": run.summary,
+        "stored": run.stored,
+        "unchanged": run.unchanged,
+        "steps": run.steps,
+    }
+
+
+def p2p_received(slug, prefix):
+    """{type: count} of the resources a payer holds under ids starting with prefix, and its Provenance."""
+    from sandbox.fhirstore.models import Resource
+    from tenants.context import tenant_scope
+    from tenants.models import Tenant
+
+    with tenant_scope(Tenant.objects.get(slug=slug)):
+        rows = Resource.objects.filter(fhir_id__startswith=prefix, deleted=False)
+        counts = {}
+        for row in rows:
+            counts[row.resource_type] = counts.get(row.resource_type, 0) + 1
+        versions = sum(row.version_id for row in rows)
+        provenance = [r.content for r in rows.filter(resource_type="Provenance", fhir_id__contains="transmitter")]
+    return {"counts": counts, "versions": versions, "provenance": provenance}
+
+
 def publish():
     from sandbox.trust import certificates
 
@@ -149,6 +198,9 @@ OPERATIONS = {
         register_participant,
         pin_self_signed,
         create_resource,
+        p2p_pair,
+        p2p_exchange,
+        p2p_received,
         publish,
     )
 }

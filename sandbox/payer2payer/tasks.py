@@ -1,0 +1,12 @@
+from celery import shared_task
+
+from tenants.models import Tenant
+from tenants.tasks import TenantTask
+
+
+@shared_task(base=TenantTask, bind=True)
+def run_exchange_task(self, tenant_id, run_id):
+    """Pull a member's history from another payer (payer2payer.exchange.run_exchange)."""
+    from sandbox.payer2payer import exchange
+
+    exchange.run_exchange(Tenant.objects.get(pk=tenant_id), run_id)
