@@ -136,9 +136,8 @@ def payer_invite(request, slug):
 @login_required
 @require_POST
 def payer_remove_member(request, slug, membership_id):
-    try:
-        tenant, _ = _get_payer_for_user(request, slug, owner=True)
-    except PermissionError:
+    tenant, mine = _get_payer_for_user(request, slug)
+    if mine.role != Membership.Role.OWNER:
         return HttpResponseForbidden("Only an owner of this payer can remove members.")
     membership = get_object_or_404(Membership, pk=membership_id, tenant=tenant)
     if membership.role == Membership.Role.OWNER and tenant.memberships.owners().count() == 1:
@@ -151,9 +150,8 @@ def payer_remove_member(request, slug, membership_id):
 
 @login_required
 def payer_delete(request, slug):
-    try:
-        tenant, _ = _get_payer_for_user(request, slug, owner=True)
-    except PermissionError:
+    tenant, mine = _get_payer_for_user(request, slug)
+    if mine.role != Membership.Role.OWNER:
         return HttpResponseForbidden("Only an owner of this payer can delete it.")
     error = None
     if request.method == "POST":

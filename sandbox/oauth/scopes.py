@@ -88,10 +88,6 @@ def parse(text):
     return ResourceScope(match["context"], match["type"], frozenset(letters), match["query"] or "", text)
 
 
-def parse_all(scope_string):
-    return [parse(s) for s in (scope_string or "").split()]
-
-
 def is_valid(text):
     try:
         parse(text)
@@ -119,7 +115,7 @@ class ScopeSet:
     """What a token's scopes permit on FHIR resources."""
 
     def __init__(self, scope_string):
-        self.items = [s for s in parse_all_lenient(scope_string)]
+        self.items = parse_all_lenient(scope_string)
 
     def allows(self, resource_type, interaction, contexts=CONTEXTS):
         permission = INTERACTION_PERMISSION[interaction]
