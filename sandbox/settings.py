@@ -213,11 +213,13 @@ REST_FRAMEWORK = {
 
 # FHIR API limits: request bodies above FHIR_MAX_BODY_BYTES get 413; searches page by
 # FHIR_DEFAULT_PAGE_SIZE (clients may ask up to FHIR_MAX_PAGE_SIZE); a sorted search keeps at
-# most FHIR_SEARCH_SNAPSHOT_LIMIT result ids for its stable paging.
+# most FHIR_SEARCH_SNAPSHOT_LIMIT result ids for its stable paging, for FHIR_SEARCH_SNAPSHOT_TTL
+# seconds (python manage.py prune_search_snapshots removes older ones).
 FHIR_MAX_BODY_BYTES = env_int("FHIR_MAX_BODY_BYTES", 20 * 1024 * 1024)
 FHIR_DEFAULT_PAGE_SIZE = env_int("FHIR_DEFAULT_PAGE_SIZE", 50)
 FHIR_MAX_PAGE_SIZE = env_int("FHIR_MAX_PAGE_SIZE", 1000)
 FHIR_SEARCH_SNAPSHOT_LIMIT = env_int("FHIR_SEARCH_SNAPSHOT_LIMIT", 10000)
+FHIR_SEARCH_SNAPSHOT_TTL = env_int("FHIR_SEARCH_SNAPSHOT_TTL", 24 * 3600)
 # Transaction bundles and uploads are read by the FHIR views themselves under the limit above.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(FHIR_MAX_BODY_BYTES, 2621440)
 

@@ -540,7 +540,10 @@ def _sorted_page(result, qs, sort_spec, result_params, count):
             total=len(ids[:limit]),
         )
     else:
-        snapshot = SearchSnapshot.objects.filter(pk=snapshot_id, resource_type=result.resource_type).first()
+        oldest = datetime.now(UTC) - timedelta(seconds=settings.FHIR_SEARCH_SNAPSHOT_TTL)
+        snapshot = SearchSnapshot.objects.filter(
+            pk=snapshot_id, resource_type=result.resource_type, created_at__gte=oldest
+        ).first()
         if snapshot is None:
             raise InvalidSearch("This page link has expired; run the search again.", expression="_snapshot")
         ids = [int(i) for i in snapshot.ids.split(",") if i]
@@ -650,3 +653,16 @@ def _fetch(keys):
 
 def known_params(resource_type):
     return params_for(resource_type)
+
+
+def prune_snapshots(max_age=None):
+    """
+    Delete the paging snapshots of sorted searches older than FHIR_SEARCH_SNAPSHOT_TTL (or
+    `max_age`), in every tenant; returns how many. For the prune_search_snapshots command.
+    """
+    from tenants import rls
+
+    max_age = max_age or timedelta(seconds=settings.FHIR_SEARCH_SNAPSHOT_TTL)
+    with rls.bypass():
+        deleted, _ = SearchSnapshot.unscoped.filter(created_at__lt=datetime.now(UTC) - max_age).delete()
+    return deleted

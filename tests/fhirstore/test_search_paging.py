@@ -79,3 +79,26 @@ def test_it_does_not_let_another_tenant_use_a_page_link(api, other_api):
     next_url = urlsplit(link(first, "next"))
     response = other_api.client.get(f"/t/beta/fhir/Patient?{next_url.query}", **other_api.headers)
     assert response.status_code == 400
+
+
+def test_it_expires_and_prunes_sorted_page_links(api, tenant, settings):
+    """Snapshot links stop working after FHIR_SEARCH_SNAPSHOT_TTL; the prune command deletes them."""
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from sandbox.fhirstore.models import SearchSnapshot
+    from tenants.context import tenant_scope
+
+    make_patients(api, 3)
+    first = api.get("Patient", {"_count": 1, "_sort": "_id"}).json()
+    with tenant_scope(tenant):
+        SearchSnapshot.objects.update(created_at=timezone.now() - timedelta(days=2))
+    assert follow(api, link(first, "next")).status_code == 400
+    out = StringIO()
+    call_command("prune_search_snapshots", stdout=out)
+    assert "Deleted 1" in out.getvalue()
+    with tenant_scope(tenant):
+        assert not SearchSnapshot.objects.exists()
