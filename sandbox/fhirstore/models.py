@@ -6,8 +6,9 @@ export can stream it without parsing. `ResourceVersion` keeps every version for 
 history. The Search* tables are the search index, rebuilt for a resource in the same
 transaction as each write; search never looks inside the JSON.
 
-Every table is tenant-owned and every index leads with the tenant. Foreign keys cascade (no
-PROTECT), so deleting a tenant's rows table by table in one transaction stays cheap.
+Every table is tenant-owned and every index leads with the tenant. Foreign keys to Resource
+cascade in Django and have no database constraint, so deleting a tenant's rows with one raw
+DELETE per table works in any order.
 """
 
 from django.db import models
@@ -45,7 +46,7 @@ class ResourceVersion(TenantOwned):
         UPDATE = "PUT", "update"
         DELETE = "DELETE", "delete"
 
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="versions")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="versions", db_constraint=False)
     resource_type = models.CharField(max_length=64)
     fhir_id = models.CharField(max_length=64)
     version_id = models.PositiveIntegerField()
@@ -70,7 +71,10 @@ class ResourceVersion(TenantOwned):
 
 
 class SearchIndex(TenantOwned):
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: the store writes these rows in the resource's own transaction,
+    # loading skips a lookup per index row, and tenant data can be deleted table by table in
+    # any order.
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     resource_type = models.CharField(max_length=64)
     param = models.CharField(max_length=64)
 
