@@ -11,5 +11,6 @@ urlpatterns = [
     path("payers/<slug:slug>/data/", include("sandbox.seeding.urls")),
     path("payers/<slug:slug>/clients/", include("sandbox.oauth.portal_urls")),
     path("payers/<slug:slug>/exports/", include("sandbox.bulk.dashboard_urls")),
+    path("payers/<slug:slug>/exchange/", include("sandbox.payer2payer.dashboard_urls")),
     path("", include("tenants.urls")),
 ]

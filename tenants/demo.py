@@ -47,4 +47,9 @@ def ensure_demo_payers(owner):
             tenant, job = provisioning.create_payer(name=name, slug=slug, owner=owner)
             provisioning.enqueue(job)
         created.append(tenant)
+    # Payers created before the demo pairing existed get it now (payers still being created get
+    # it from their provisioning step).
+    from sandbox.payer2payer.demo import link_demo_payers
+
+    link_demo_payers()
     return created

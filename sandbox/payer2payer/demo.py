@@ -31,9 +31,10 @@ def link_prior_coverage(new_tenant, old_slug, *, old_name=None, identifier_base=
     or None when the member is not there (payer not seeded).
     """
     from sandbox.trust.models import DirectoryEntry
+    from tenants.demo import DEMO_PAYERS
 
     entry = DirectoryEntry.objects.filter(tenant__slug=old_slug).first()
-    name = old_name or (entry.name if entry else old_slug)
+    name = old_name or (entry.name if entry else dict(DEMO_PAYERS).get(old_slug, old_slug))
     member_id = f"{member_id_prefix(old_slug)}{UNIQUE_INDEX + 1:08d}"
     member = patient_id(UNIQUE_INDEX)
     payor = {"display": name}
