@@ -463,6 +463,8 @@ def claim(job_id):
                 claimed_by=_worker_name(),
                 heartbeat_at=now,
                 started_at=job.started_at or now,
+                # A job that waited long in the queue still gets its whole lifetime to run.
+                expires_at=now + timedelta(minutes=ExportPolicy.expiry_minutes_for()),
             )
         )
         if not claimed:
