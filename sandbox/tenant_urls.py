@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from sandbox.attribution.dashboard import provider_portal
 from sandbox.oauth.views import smart_configuration
 from tenants.views import tenant_home
 
@@ -9,6 +10,7 @@ urlpatterns = [
     path("", tenant_home, name="tenant-home"),
     path("fhir/.well-known/smart-configuration", smart_configuration, name="smart-configuration"),
     path("oauth/", include("sandbox.oauth.urls")),
+    path("provider/", provider_portal, name="provider-portal"),
     path("fhir/", include("sandbox.attribution.operation_urls")),
     path("fhir/", include("sandbox.bulk.operation_urls")),
     path("fhir/", include("sandbox.payer2payer.operation_urls")),

@@ -11,6 +11,7 @@ urlpatterns = [
     path("payers/<slug:slug>/data/", include("sandbox.seeding.urls")),
     path("payers/<slug:slug>/clients/", include("sandbox.oauth.portal_urls")),
     path("payers/<slug:slug>/exports/", include("sandbox.bulk.dashboard_urls")),
+    path("payers/<slug:slug>/attribution/", include("sandbox.attribution.dashboard_urls")),
     path("payers/<slug:slug>/exchange/", include("sandbox.payer2payer.dashboard_urls")),
     path("", include("tenants.urls")),
 ]
