@@ -32,8 +32,10 @@ def everything(patient_id, *, since=None, types=(), count=None, cursor=None, que
     if visible is not None:
         qs = visible(qs)
     result = SearchResult(resource_type="Patient", query=list(query), count=count)
-    include_patient = cursor is None and (not types or "Patient" in types)
-    if include_patient and (since is None or patient.last_updated >= since):
+    include_patient = (
+        cursor is None and (not types or "Patient" in types) and (since is None or patient.last_updated >= since)
+    )
+    if include_patient:
         result.matches.append(Resource.objects.get(resource_type="Patient", fhir_id=patient_id))
     # The Patient counts against _count on the first page.
     limit = count - len(result.matches)

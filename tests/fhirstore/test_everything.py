@@ -93,3 +93,20 @@ def test_it_needs_a_token(anonymous, api, patient):
     """$everything is never public."""
     api.put_resource(patient)
     assert anonymous.get("Patient/p1/$everything").status_code == 401
+
+
+def test_it_counts_only_what_it_returns(api, patient):
+    """With _since after the Patient's last update, neither entries nor total include the Patient."""
+    seed(api, patient)
+    updated = api.put_resource(
+        {
+            "resourceType": "Encounter",
+            "id": "enc1",
+            "status": "cancelled",
+            "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/p1"},
+        }
+    )
+    bundle = api.get("Patient/p1/$everything", {"_since": updated["meta"]["lastUpdated"]}).json()
+    assert refs(bundle) == ["Encounter/enc1"]
+    assert bundle["total"] == 1
