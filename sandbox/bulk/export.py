@@ -43,6 +43,9 @@ Semantics worth knowing (Bulk Data §1.7 "what to document"):
 - Files hold at most EXPORT_FILE_MAX_LINES lines and EXPORT_FILE_MAX_BYTES bytes.
 - `deleted` (only with `_since`) lists transaction Bundles of DELETE entries, at most
   DELETED_PER_BUNDLE per line.
+- `organizeOutputBy=Patient` (STU3, Patient and Group levels): files `output.<n>.ndjson` of
+  blocks (header Parameters, Patient, its compartment); a block never spans two files, so no
+  `continuesInFile`. Referenced non-compartment resources are not added in this mode.
 """
 
 import json
@@ -395,6 +398,69 @@ def stream_rows(qs, writer, elements=None):
     return count
 
 
+ORGANIZED_BATCH = 500
+
+
+def _member_batch(state):
+    """The next patients of an organizeOutputBy job: from the member list, or for "every
+    patient" the next Patient rows by primary key (a short index walk, not the export stream)."""
+    if state["members"] is not None:
+        batch = state["members"][state["next"] : state["next"] + ORGANIZED_BATCH]
+        return batch, state["next"] + len(batch)
+    rows = list(
+        Resource.objects.filter(resource_type="Patient", deleted=False, pk__gte=state["next"])
+        .order_by("pk")
+        .values_list("pk", "fhir_id")[:ORGANIZED_BATCH]
+    )
+    return [fhir_id for _pk, fhir_id in rows], (rows[-1][0] + 1 if rows else state["next"])
+
+
+def _compartment_lines(qs):
+    """(patient id, type, JSON line) of compartment rows, as stored (COPY on PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        sql, params = qs.values_list("patient_id", "resource_type", "content").query.sql_with_params()
+        with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+            with cursor.copy(f"COPY ({sql}) TO STDOUT {COPY_OPTIONS}", params) as copy:
+                for row in copy:
+                    patient_id, resource_type, line = bytes(row).split(b"\x02", 2)
+                    yield patient_id.decode(), resource_type.decode(), line
+        return
+    for patient_id, resource_type, content in qs.values_list("patient_id", "resource_type", "content").iterator(
+        chunk_size=2000
+    ):
+        yield patient_id, resource_type, content.encode() + b"\n"
+
+
+def write_blocks(job, batch, writer, elements):
+    """
+    organizeOutputBy=Patient (Bulk Data STU3): per patient, a header Parameters naming it,
+    then its Patient resource, then the rest of its compartment; a block never spans files.
+    Rows are grouped in memory one batch of patients at a time, so nothing is sorted.
+    """
+    types = job.params.get("types")
+    if types is not None:
+        types = [t for t in types if t not in REFERENCED_TYPES]
+    qs = _time_filter(Resource.objects.filter(deleted=False, patient_id__in=batch), job)
+    qs = qs.filter(_type_filter_q(types, job.params.get("_typeFilter") or {}))
+    common = elements.get("*")
+    blocks = {}
+    for patient_id, resource_type, line in _compartment_lines(qs):
+        keep = elements.get(resource_type) or common
+        if keep:
+            line = _trim(line, keep)
+        first, rest = blocks.setdefault(patient_id, ([], []))
+        (first if resource_type == "Patient" else rest).append(line)
+    for patient_id in batch:
+        if patient_id not in blocks:
+            continue
+        header = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "header", "valueReference": {"reference": f"Patient/{patient_id}"}}],
+        }
+        first, rest = blocks[patient_id]
+        writer.write_block("output", [json.dumps(header, separators=(",", ":")).encode() + b"\n", *first, *rest])
+
+
 def _deleted_rows(job, members):
     """(type, id) of resources deleted after _since that the export would have covered (§2.7)."""
     types = job.params.get("types")
@@ -504,9 +570,17 @@ def run_export(job_id):
         if not state:
             with tenant_scope(tenant):
                 members = _members(job) if job.level != "system" else None
-                bounds = rows_queryset(job, members).aggregate(lo=Min("pk"), hi=Max("pk"))
-                state = {"phase": "rows", "next": bounds["lo"] or 0, "hi": bounds["hi"] or -1, "members": members}
-                state["lo"], state["parts"] = state["next"], []
+                if job.params.get("organizeOutputBy"):
+                    state = {"phase": "organized", "next": 0, "lo": 0, "hi": 0, "members": members}
+                    if members is None:
+                        patients = Resource.objects.filter(resource_type="Patient", deleted=False)
+                        bounds = patients.aggregate(lo=Min("pk"), hi=Max("pk"))
+                        state.update(next=bounds["lo"] or 0, lo=bounds["lo"] or 0, hi=bounds["hi"] or 0)
+                else:
+                    bounds = rows_queryset(job, members).aggregate(lo=Min("pk"), hi=Max("pk"))
+                    state = {"phase": "rows", "next": bounds["lo"] or 0, "hi": bounds["hi"] or -1, "members": members}
+                    state["lo"] = state["next"]
+                state["parts"] = []
                 _save(job, state=state, message="Started")
         writer = PartWriter(
             directory,
@@ -562,6 +636,25 @@ def _build(job, state, writer):
                 progress=min(int(90 * done / span), 90),
                 resources_written=writer.lines,
                 message="Exporting resources",
+            )
+    while state["phase"] == "organized":
+        with tenant_scope(tenant):
+            batch, state["next"] = _member_batch(state)
+            if batch:
+                write_blocks(job, batch, writer, elements)
+            else:
+                state["phase"] = "deleted"
+            state["parts"] = writer.checkpoint()
+            if members is not None:
+                done = state["next"] / max(len(members), 1)
+            else:
+                done = (state["next"] - state["lo"]) / max(state["hi"] - state["lo"] + 1, 1)
+            _save(
+                job,
+                state=state,
+                progress=min(int(95 * done), 95),
+                resources_written=writer.lines,
+                message="Exporting patients",
             )
     if state["phase"] == "referenced":
         with tenant_scope(tenant):
@@ -647,6 +740,11 @@ def manifest(request, job):
     }
     if job.params.get("_since"):
         body["deleted"] = [item(f) for f in files if f.kind == ExportFile.Kind.DELETED]
+    if job.params.get("organizeOutputBy"):
+        # STU3: organised output items carry no type; the manifest names the focal type.
+        body["outputOrganizedBy"] = job.params["organizeOutputBy"]
+        for entry in body["output"]:
+            del entry["type"]
     return body
 
 

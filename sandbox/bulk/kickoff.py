@@ -128,7 +128,8 @@ def parse(pairs, *, level, lenient, patient_in_query=False):
 
     `params` is a JSON-able dict: _outputFormat, _since and _until (ISO instants or None),
     _type (list, or None for every type), _elements (list), _typeFilter ({type: [query]}),
-    patient (list of ids or None), allowPartialManifests. `issues` are OperationOutcome
+    patient (list of ids or None), allowPartialManifests, organizeOutputBy ("Patient" or
+    absent). `issues` are OperationOutcome
     issue lists [severity, code, diagnostics, expression] for the manifest's error file.
     """
     from sandbox.fhirstore import search
@@ -233,9 +234,13 @@ def parse(pairs, *, level, lenient, patient_in_query=False):
             "includeAssociatedData",
         )
     for value in grouped.get("organizeOutputBy", []):
-        issues.unsupported(
-            f"organizeOutputBy={value} is not supported; output is organised by type.", "organizeOutputBy"
-        )
+        if value.strip() == "Patient" and level != "system":
+            params["organizeOutputBy"] = "Patient"
+        else:
+            issues.unsupported(
+                f"organizeOutputBy={value} is not supported here; only Patient, at the Patient and Group levels.",
+                "organizeOutputBy",
+            )
 
     for value in grouped.get("allowPartialManifests", []):
         if value.strip().lower() not in ("true", "false"):

@@ -105,6 +105,28 @@ class PartWriter:
         if len(buffer) >= FLUSH_BYTES:
             self._flush(entry)
 
+    def write_block(self, resource_type, lines, kind="output"):
+        """Append lines that must stay in one file (an organizeOutputBy block): a part that
+        cannot take them all is closed first, so a file may pass the limits by one block only
+        when the block alone is larger."""
+        key = (kind, resource_type)
+        entry = self.current.get(key)
+        size = sum(len(line) for line in lines)
+        if (
+            entry is not None
+            and entry[1]
+            and (entry[1] + len(lines) > self.max_lines or entry[2] + size > self.max_bytes)
+        ):
+            self._close(key)
+            entry = None
+        if entry is None:
+            entry = self._open(kind, resource_type)
+        entry[4].extend(b"".join(lines))
+        entry[1] += len(lines)
+        entry[2] += size
+        if len(entry[4]) >= FLUSH_BYTES:
+            self._flush(entry)
+
     @property
     def lines(self):
         return sum(p["lines"] for p in self.parts if p["closed"]) + sum(e[1] for e in self.current.values())

@@ -63,7 +63,7 @@ def test_it_accepts_an_instant_with_an_offset_and_unencoded_plus(bulk, data, que
     "params",
     [
         {"includeAssociatedData": "LatestProvenanceResources"},
-        {"organizeOutputBy": "Patient"},
+        {"organizeOutputBy": "Organization"},
         {"_type": "Unicorn"},
         {"_elements": "Unicorn.name"},
         {"_elements": "not-an-element!"},

@@ -158,3 +158,35 @@ def test_it_accepts_allow_partial_manifests(bulk, data):
     """allowPartialManifests=true is accepted; the complete manifest is returned in one page."""
     manifest = bulk.run("$export", {"allowPartialManifests": "true", "_type": "Patient"})
     assert manifest["output"][0]["count"] == 3 and "link" not in manifest
+
+
+def test_it_organizes_output_by_patient(bulk, data, settings):
+    """organizeOutputBy=Patient (STU3): blocks of header, Patient, compartment; no `type`; outputOrganizedBy."""
+    settings.EXPORT_FILE_MAX_LINES = 5
+    manifest = bulk.run("Group/g1/$export", {"organizeOutputBy": "Patient", "_type": "Patient,Coverage,Observation"})
+    assert manifest["outputOrganizedBy"] == "Patient"
+    assert all("type" not in item for item in manifest["output"]) and len(manifest["output"]) == 2
+    blocks = {}
+    for item in manifest["output"]:
+        lines = bulk.lines(item["url"])
+        assert item["count"] == len(lines) == 4
+        header, patient, *rest = lines
+        assert header["resourceType"] == "Parameters" and header["parameter"][0]["name"] == "header"
+        reference = header["parameter"][0]["valueReference"]["reference"]
+        assert reference == f"Patient/{patient['id']}"
+        blocks[patient["id"]] = sorted(r["resourceType"] for r in rest)
+    assert blocks == {"p0": ["Coverage", "Observation"], "p1": ["Coverage", "Observation"]}
+
+
+def test_it_organizes_every_patient_at_patient_level(bulk, data):
+    """Patient/$export organised by patient: one block per patient, Organization not added."""
+    manifest = bulk.run("Patient/$export", {"organizeOutputBy": "Patient", "_typeFilter": "Observation?status=final"})
+    lines = [r for item in manifest["output"] for r in bulk.lines(item["url"])]
+    headers = [r for r in lines if r["resourceType"] == "Parameters"]
+    assert len(headers) == 3 and len(lines) == 3 * 3 + 2
+    assert {r["resourceType"] for r in lines} == {"Parameters", "Patient", "Coverage", "Observation"}
+
+
+def test_it_refuses_organize_output_by_at_system_level(bulk, data, queued):
+    """organizeOutputBy is for Patient and Group exports here."""
+    assert bulk.kickoff("$export", {"organizeOutputBy": "Patient"}).status_code == 400
