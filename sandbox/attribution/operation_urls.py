@@ -19,4 +19,10 @@ urlpatterns = [
     re_path(GROUP + r"\$export/?$", views.GroupExportView.as_view(), name="provider-group-export"),
     re_path(r"^Patient/\$export/?$", views.PatientExportView.as_view(), name="provider-patient-export"),
     re_path(r"^\$export/?$", views.SystemExportView.as_view(), name="provider-system-export"),
+    # The FHIR store's own Group interactions, minus opted-out members for providers.
+    re_path(r"^Group/?$", views.group_type, name="provider-group-type"),
+    re_path(r"^Group/_search/?$", views.group_search, name="provider-group-search"),
+    re_path(GROUP + r"?$", views.group_instance, name="provider-group-instance"),
+    re_path(GROUP + r"_history/?$", views.group_history, name="provider-group-history"),
+    re_path(GROUP + r"_history/(?P<version_id>[^/]+)/?$", views.group_version, name="provider-group-vread"),
 ]

@@ -17,6 +17,7 @@ from sandbox.fhirstore.models import Resource
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 TIN_SYSTEM = "urn:oid:2.16.840.1.113883.4.4"
+PROVIDER_GROUP_CODE = "http://hl7.org/fhir/us/davinci-pdex/CodeSystem/PdexMemberAttributionCS|pdexprovidergroup"
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,18 @@ def organization_ids(npi):
 
 
 def group_ids(npi):
-    """Ids of the attribution lists of the organization with this NPI (ATR §6.2 identifiers)."""
+    """
+    Ids of the attribution lists of the organization with this NPI: ATR Groups with its NPI or
+    TIN in `identifier` (ATR §6.2), and PDex provider Groups (code pdexprovidergroup) whose
+    characteristic names it by NPI identifier or Organization reference (PDex §7.2).
+    """
     if not npi:
         return set()
     found = set(search.match_ids("Group", [("identifier", f"{NPI_SYSTEM}|{npi}")]))
     for tin in organization_tins(npi):
         found.update(search.match_ids("Group", [("identifier", f"{TIN_SYSTEM}|{tin}")]))
+    targets = [("characteristic-value-reference:identifier", f"{NPI_SYSTEM}|{npi}")]
+    targets += [("characteristic-value-reference", f"Organization/{oid}") for oid in organization_ids(npi)]
+    for target in targets:
+        found.update(search.match_ids("Group", [target, ("code", PROVIDER_GROUP_CODE)]))
     return found

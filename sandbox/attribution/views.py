@@ -5,12 +5,19 @@ sandbox.attribution.lists / exports, respond. Bulk kick-offs by callers that are
 providers go to the bulk engine's own views unchanged.
 """
 
-from sandbox.attribution import exports, lists, providers
+import json
+
+from django.views.decorators.csrf import csrf_exempt
+
+from sandbox.attribution import exports, lists, optout, providers
 from sandbox.attribution.access import provider_access
 from sandbox.bulk import export, kickoff
 from sandbox.bulk import views as bulk_views
 from sandbox.fhirstore import access
 from sandbox.fhirstore.outcome import fhir_response, operation_outcome
+from sandbox.fhirstore.views import history as fhir_history
+from sandbox.fhirstore.views import resource as fhir_resource
+from sandbox.fhirstore.views import search as fhir_search
 from sandbox.fhirstore.views.base import (
     FhirView,
     fhir_base,
@@ -62,12 +69,20 @@ class GroupOperationView(FhirView):
         return self.run(request, caller, fhir_id, _body(request))
 
 
+def _group_response(caller, stored, status=200):
+    if provider_access(caller) is None:
+        return raw_response(stored.content, status=status, headers=resource_headers(stored))
+    group = stored.as_dict()
+    without_opted_out(group)
+    return fhir_response(group, status=status, headers=resource_headers(stored))
+
+
 class MemberAddView(GroupOperationView):
     operation = "member-add"
 
     def run(self, request, caller, fhir_id, body):
         stored = lists.member_add(fhir_id, lists.read_parameters(body), _actor(caller))
-        return raw_response(stored.content, headers=resource_headers(stored))
+        return _group_response(caller, stored)
 
 
 class MemberRemoveView(GroupOperationView):
@@ -75,7 +90,7 @@ class MemberRemoveView(GroupOperationView):
 
     def run(self, request, caller, fhir_id, body):
         stored = lists.member_remove(fhir_id, lists.read_parameters(body), _actor(caller))
-        return raw_response(stored.content, headers=resource_headers(stored))
+        return _group_response(caller, stored)
 
 
 class ConfirmView(GroupOperationView):
@@ -86,7 +101,7 @@ class ConfirmView(GroupOperationView):
             raise lists.InvalidResource("$confirm-attribution-list takes no parameters.")
         stored, _changed = lists.confirm(fhir_id, _actor(caller))
         # ATR: the Producer acknowledges with 201 ("Accepted").
-        return raw_response(stored.content, status=201, headers=resource_headers(stored))
+        return _group_response(caller, stored, status=201)
 
 
 class AttributionStatusView(GroupOperationView):
@@ -195,3 +210,69 @@ class SystemExportView(GroupExportView):
             ),
             status=403,
         )
+
+
+def _groups_in(document):
+    if document.get("resourceType") == "Group":
+        return [document]
+    entries = document.get("entry") if document.get("resourceType") == "Bundle" else None
+    return [
+        e["resource"]
+        for e in entries or []
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "Group"
+    ]
+
+
+def without_opted_out(document):
+    """
+    The Groups of a response body (a Group or a Bundle of them) without members who opted out
+    of provider access: PDex §7.3 "opted-out members SHALL be left out of attribution lists",
+    and no trace of the opt-out is shown. Returns whether anything was left out.
+    """
+    groups = _groups_in(document)
+    members = {pid for group in groups for pid in lists.member_ids(group, active_only=False)}
+    out = optout.opted_out(members) if members else set()
+    if not out:
+        return False
+    bases = lists.store.local_bases()
+    for group in groups:
+        kept = [m for m in group.get("member") or [] if lists._member_patient(m, bases) not in out]
+        if len(kept) != len(group.get("member") or []):
+            group["member"] = kept
+            if not kept:
+                group.pop("member")
+            if "quantity" in group:
+                group["quantity"] = len(lists.member_ids(group))
+    return True
+
+
+def _provider_group_view(view_class):
+    """A FHIR store Group view whose answers to providers leave opted-out members out."""
+    inner = view_class.as_view()
+
+    @csrf_exempt
+    def view(request, **kwargs):
+        response = inner(request, resource_type="Group", **kwargs)
+        if response.status_code != 200 or request.method not in ("GET", "POST") or response.streaming:
+            return response
+        try:
+            caller = access.identify(request)
+        except access.Unauthorized:
+            return response
+        if provider_access(caller) is None:
+            return response
+        document = json.loads(response.content)
+        if without_opted_out(document):
+            response.content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+            if response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))
+        return response
+
+    return view
+
+
+group_type = _provider_group_view(fhir_resource.TypeView)
+group_search = _provider_group_view(fhir_search.SearchPostView)
+group_instance = _provider_group_view(fhir_resource.InstanceView)
+group_history = _provider_group_view(fhir_history.InstanceHistoryView)
+group_version = _provider_group_view(fhir_resource.VersionView)

@@ -33,7 +33,8 @@ def test_it_adds_a_covered_member_by_member_id_and_npi(provider_a, data, in_tena
     assert response.status_code == 200, response.content
     group = response.json()
     assert group["meta"]["versionId"] == "2" and response["ETag"] == 'W/"2"'
-    assert members(group) == ["p1", "p2", "p3", "p5"] and group["quantity"] == 4
+    # p3 opted out: providers never see it on their lists.
+    assert members(group) == ["p1", "p2", "p5"] and group["quantity"] == 3
     assert change_type(group, "p5") == "new"
     entry = group["member"][-1]
     assert entry["period"] == {"start": "2026-02-01", "end": "2026-12-31"}
@@ -54,7 +55,7 @@ def test_it_adds_with_patient_and_practitioner_references(provider_a):
         "Group/atr-a/$member-add", patientReference=ref("Patient/p5"), providerReference=ref("Practitioner/dr-a")
     )
     assert response.status_code == 200, response.content
-    assert members(response.json()) == ["p1", "p2", "p3", "p5"]
+    assert members(response.json()) == ["p1", "p2", "p5"]
 
 
 def test_it_refuses_an_uncovered_member_with_a_reason(provider_a):
@@ -106,7 +107,7 @@ def test_it_marks_a_removed_member_inactive_on_a_draft_list(provider_b):
 def test_it_removes_a_member_from_an_open_list(provider_a):
     response = provider_a.operation("Group/atr-a/$member-remove", patientReference=ref("Patient/p2"))
     assert response.status_code == 200
-    assert members(response.json(), active_only=False) == ["p1", "p3"]
+    assert members(response.json(), active_only=False) == ["p1"]
     assert provider_a.get("Patient/p2").status_code == 404
 
 
@@ -151,7 +152,7 @@ def test_it_shows_changes_with_since_on_the_list(provider_a):
     versions = sorted(e["resource"]["meta"]["versionId"] for e in history["entry"] if "resource" in e)
     assert "3" in versions and "2" in versions
     assert ids(provider_a.get("Group", {"_lastUpdated": f"gt{before}"}).json()) == ["atr-a"]
-    assert members(provider_a.get("Group/atr-a/_history/1").json()) == ["p1", "p2", "p3"]
+    assert members(provider_a.get("Group/atr-a/_history/1").json()) == ["p1", "p2"]
 
 
 def test_it_needs_a_write_scope_on_group(client, data, system_token):

@@ -101,3 +101,40 @@ def test_it_gives_another_tenant_nothing(client, data, other_tenant, system_toke
     assert beta.get("Group").json()["total"] == 0
     response = beta.operation("Group/atr-a/$member-add", patientReference=ref("Patient/p5"))
     assert response.status_code == 404
+
+
+def test_it_leaves_opted_out_members_off_the_lists_a_provider_reads(client, provider_a, data):
+    """PDex: opted-out members are left out of attribution lists, with no trace (read, search, history, ops)."""
+
+    def member_ids(group):
+        return sorted(m["entity"]["reference"] for m in group.get("member", []))
+
+    group = provider_a.get("Group/atr-a").json()
+    assert member_ids(group) == ["Patient/p1", "Patient/p2"] and group["quantity"] == 2
+    assert "p3" not in provider_a.get("Group", {"_id": "atr-a"}).content.decode()
+    assert "p3" not in provider_a.get("Group/atr-a/_history").content.decode()
+    assert "p3" not in provider_a.get("Group/atr-a/_history/1").content.decode()
+    added = provider_a.operation("Group/atr-a/$member-add", patientReference=ref("Patient/p5")).json()
+    assert member_ids(added) == ["Patient/p1", "Patient/p2", "Patient/p5"]
+    # The payer's own clients see the list as stored.
+    payer = Fhir(client, "acme", mint_token(data, "system/*.read").token)
+    assert "Patient/p3" in member_ids(payer.get("Group/atr-a").json())
+
+
+def test_it_finds_a_pdex_provider_group_by_its_characteristic(client, data, system_token, in_tenant):
+    """A PDexProviderGroup naming the provider in characteristic.valueReference (by NPI) is its list."""
+    import json
+
+    from sandbox.fhirstore import store
+
+    path = "/work/shared/spec/examples/bulk-and-attribution/pdex-stu2.2draft-Group-Example-PDex-Provider-Group.json"
+    with open(path) as fh:
+        group = json.load(fh)
+    group["identifier"] = []
+    group["member"] = [{"entity": {"reference": "Patient/p5"}}]
+    group.pop("managingEntity")
+    with in_tenant(data):
+        store.bulk_load([group])
+    fhir = Fhir(client, "acme", system_token(data, "0123456789"))
+    assert ids(fhir.get("Group").json()) == ["Example-PDex-Provider-Group"]
+    assert fhir.get("Patient/p5").status_code == 200
