@@ -60,6 +60,7 @@ class MemberRestriction:
     patient_ids: frozenset
     regular_ids: frozenset  # members whose data is served without sensitive items
     window_start: object  # datetime: service dates ending before it are withheld
+    group_ids: frozenset = frozenset()  # the client's matched Groups from $bulk-member-match
 
     def filter(self, queryset):
         ids = list(self.patient_ids)
@@ -70,7 +71,10 @@ class MemberRestriction:
             target_id__in=Resource.objects.filter(patient_id__in=ids).values("fhir_id"),
         ).values("resource_id")
         queryset = queryset.filter(
-            Q(patient_id__in=ids) | Q(patient_id="", resource_type__in=SHARED_TYPES) | Q(pk__in=provenance)
+            Q(patient_id__in=ids)
+            | Q(patient_id="", resource_type__in=SHARED_TYPES)
+            | Q(pk__in=provenance)
+            | Q(resource_type="Group", fhir_id__in=list(self.group_ids))
         )
         if self.regular_ids:
             sensitive = SearchToken.objects.filter(
@@ -91,7 +95,7 @@ def for_token(token):
     application = token.application
     if not (is_p2p_scope(token.scope) or (application is not None and is_p2p_scope(application.allowed_scope))):
         return None
-    from sandbox.payer2payer.models import ExchangeSettings, MatchedMember
+    from sandbox.payer2payer.models import BulkMatchJob, ExchangeSettings, MatchedMember
 
     tenant = require_tenant()
     config = ExchangeSettings.for_tenant(tenant)
@@ -106,4 +110,12 @@ def for_token(token):
         patient_ids=frozenset(row.patient_id for row in active),
         regular_ids=frozenset(regular),
         window_start=now - timedelta(days=365 * config.data_window_years + config.data_window_years // 4),
+        group_ids=frozenset(
+            str(u)
+            for u in BulkMatchJob.objects.filter(
+                application=application, status=BulkMatchJob.Status.SUCCEEDED
+            ).values_list("uuid", flat=True)
+        )
+        if application
+        else frozenset(),
     )

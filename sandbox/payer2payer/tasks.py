@@ -10,3 +10,11 @@ def run_exchange_task(self, tenant_id, run_id):
     from sandbox.payer2payer import exchange
 
     exchange.run_exchange(Tenant.objects.get(pk=tenant_id), run_id)
+
+
+@shared_task(base=TenantTask, bind=True)
+def run_bulk_match_task(self, tenant_id, job_id):
+    """Match the members of a $bulk-member-match request (payer2payer.bulk_member_match.run_job)."""
+    from sandbox.payer2payer import bulk_member_match
+
+    bulk_member_match.run_job(Tenant.objects.get(pk=tenant_id), job_id)
