@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class Payer2PayerConfig(AppConfig):
@@ -17,6 +17,12 @@ class Payer2PayerConfig(AppConfig):
         capability.register_operation("Patient", "member-match", MEMBER_MATCH)
         capability.register_operation("Group", "bulk-member-match", BULK_MEMBER_MATCH_21, pdex_versions={"2.1"})
         capability.register_operation("Group", "bulk-member-match", BULK_MEMBER_MATCH_22, pdex_versions={"2.2"})
+        if apps.is_installed("sandbox.attribution"):
+            # Group/[id]/$davinci-data-export is the attribution app's route; #payertopayer is ours.
+            from sandbox.attribution import exports
+            from sandbox.payer2payer import data_export
+
+            exports.EXPORT_TYPE_HANDLERS[data_export.EXPORT_TYPE] = data_export.kickoff_export
         # After seeding (order 30): the demo pairing needs the seeded designed members.
         register_step("Link demo prior coverage", demo.link_step, weight=1, order=40)
 
