@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "sandbox.bulk",
     "sandbox.attribution",
     "sandbox.payer2payer",
+    "sandbox.formulary",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ urlpatterns = [
     path("provider/", provider_portal, name="provider-portal"),
     path("fhir/", include("sandbox.attribution.operation_urls")),
     path("fhir/", include("sandbox.bulk.operation_urls")),
+    path("fhir/", include("sandbox.formulary.operation_urls")),
     path("fhir/", include("sandbox.payer2payer.operation_urls")),
     path("fhir/", include("sandbox.fhirstore.urls")),
     path("bulk/", include("sandbox.bulk.urls")),

@@ -734,7 +734,7 @@ def manifest(request, job):
     body = {
         "transactionTime": store.instant(job.transaction_time),
         "request": job.request_url,
-        "requiresAccessToken": True,
+        "requiresAccessToken": job.application_id is not None,
         "output": [item(f) for f in files if f.kind == ExportFile.Kind.OUTPUT],
         "error": [item(f) for f in files if f.kind == ExportFile.Kind.ERROR],
     }

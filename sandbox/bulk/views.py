@@ -18,6 +18,7 @@ from sandbox.bulk.storage import get_storage
 from sandbox.fhirstore import access
 from sandbox.fhirstore.errors import FhirError
 from sandbox.fhirstore.outcome import outcome_response
+from sandbox.fhirstore.search_parameters import FORMULARY_TYPES
 from sandbox.fhirstore.views.base import FhirView, media_type, parse_json, read_body
 from sandbox.oauth.bearer import authenticate_bearer
 from sandbox.oauth.scopes import ScopeSet
@@ -41,13 +42,24 @@ class KickoffView(FhirView):
 
     def _kickoff(self, request, group_id, body):
         caller = access.identify(request)
-        if caller.kind != "token":
+        # Without a token, a payer whose formulary is public still exports the public formulary
+        # types at the system level when _type names only them (US Drug Formulary bulk export),
+        # as a public job; anything else needs a client's token.
+        requested = [t for value in request.GET.getlist("_type") for t in value.split(",") if t.strip()]
+        public = (
+            caller.kind != "token"
+            and self.level == "system"
+            and request.tenant.formulary_public
+            and bool(requested)
+            and set(requested) <= set(FORMULARY_TYPES)
+        )
+        if caller.kind != "token" and not public:
             # Status and files are tied to the client that started the export (§2.1, §3).
             raise access.Unauthorized(
                 "Bulk Data export needs a bearer token of a client of this payer (SMART Backend Services).",
                 headers={"WWW-Authenticate": 'Bearer realm="FHIR"'},
             )
-        readable = caller.readable_types(request.tenant)
+        readable = sorted(FORMULARY_TYPES) if public else caller.readable_types(request.tenant)
         if readable is not None and not readable:
             raise access.Forbidden("The access token's scopes allow reading no resource type.")
         if self.level == "group" and not ScopeSet(caller.scope).allows("Group", "read"):
@@ -62,7 +74,7 @@ class KickoffView(FhirView):
         )
         job = export.start_export(
             tenant=request.tenant,
-            application=caller.token.application,
+            application=None if public else caller.token.application,
             level=self.level,
             params=params,
             request_url=request.build_absolute_uri(),
@@ -95,13 +107,17 @@ class JobView(View):
     """Shared checks of the status and file URLs: the token, the job, the client."""
 
     def dispatch(self, request, job_id, **kwargs):
-        result = authenticate_bearer(request)
-        if not result.ok:
-            return _error(401, "login", result.description, {"WWW-Authenticate": result.www_authenticate("bulk")})
         job = ExportJob.objects.filter(uuid=job_id).first()
+        # A public job (an anonymous formulary export) has no client: its status and files
+        # need no token, as its manifest says (requiresAccessToken: false).
+        public = job is not None and job.application_id is None and "HTTP_AUTHORIZATION" not in request.META
+        if not public:
+            result = authenticate_bearer(request)
+            if not result.ok:
+                return _error(401, "login", result.description, {"WWW-Authenticate": result.www_authenticate("bulk")})
         if job is None or job.status == ExportJob.Status.CANCELLED:
             return _error(404, "not-found", "There is no such export (it may have been deleted).")
-        if job.application_id != result.token.application_id:
+        if not public and job.application_id not in (None, result.token.application_id):
             return _error(403, "forbidden", "This export was started by another client; only that client may use it.")
         self.job = job
         try:
