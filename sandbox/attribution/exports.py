@@ -129,6 +129,10 @@ def start_group_export(request, caller, group_id, pairs, *, operation, export_ty
     limit = provider_access(caller)
     if limit is not None:
         limit.check("operation", "Group", group_id)
+    elif caller.restriction is not None:
+        # Another app restricts this client (payer-to-payer): it exports only through its handler.
+        served = ", ".join(EXPORT_TYPE_HANDLERS) or "none"
+        raise access.Forbidden(f"This client may export only with its own exportType ({served}).")
     tenant = request.tenant
     lenient = kickoff.is_lenient(request)
     extra = []

@@ -224,3 +224,11 @@ def test_another_tenant_gets_nothing(client, data, other_tenant, system_token, b
     assert response.status_code == 401
     beta = Bulk(client, other_tenant, system_token(other_tenant, NPI_A))
     assert beta.kickoff("Group/atr-a/$davinci-data-export").status_code == 404
+
+
+def test_a_payer_to_payer_client_cannot_use_the_provider_export_types(client, data):
+    """A client restricted by another policy (payer-to-payer) gets no provider download of any list."""
+    scope = "system/*.read http://hl7.org/fhir/us/davinci-hrex/OperationDefinition/member-match"
+    bulk = Bulk(client, data, mint_token(data, scope).token)
+    response = bulk.kickoff_post("Group/atr-a/$davinci-data-export", [p("exportType", valueCanonical=DOWNLOAD)])
+    assert response.status_code == 403
