@@ -16,15 +16,13 @@ module is its handler for the payer-to-payer exportType (attribution.exports.EXP
   labels it (the same rule as the post-match restriction).
 """
 
-from datetime import timedelta
-
 from django.utils import timezone
 
 from sandbox.bulk import export, kickoff
 from sandbox.fhirstore import access
 from sandbox.fhirstore.errors import NotFound
 from sandbox.fhirstore.search_parameters import get_param
-from sandbox.payer2payer.models import ExchangeSettings, MatchedMember
+from sandbox.payer2payer.models import MatchedMember
 from sandbox.payer2payer.restriction import SENSITIVE_CODES, SERVICE_DATE, MemberRestriction
 
 EXPORT_TYPE = "hl7.fhir.us.davinci-pdex#payertopayer"
@@ -74,12 +72,10 @@ def kickoff_export(request, caller, group_id, pairs, lenient):
     if not isinstance(restriction, MemberRestriction) or group_id not in restriction.group_ids:
         raise NotFound(f"Group/{group_id} does not exist.")
     tenant = request.tenant
-    config = ExchangeSettings.for_tenant(tenant)
     params, issues = kickoff.parse(pairs, level="group", lenient=lenient)
     members = sorted(restriction.patient_ids)
     exclude_sensitive = bool(restriction.regular_ids & restriction.patient_ids)
-    window_start = timezone.now() - timedelta(days=365 * config.data_window_years + config.data_window_years // 4)
-    params["_typeFilter"] = type_filters(params, window_start, exclude_sensitive)
+    params["_typeFilter"] = type_filters(params, restriction.window_start, exclude_sensitive)
     job = export.start_export(
         tenant=tenant,
         application=caller.token.application,

@@ -16,8 +16,8 @@ member-match operation scope (the default scope of DCR over mutual TLS). Such a 
 The fhirstore access layer calls `for_token` for every bearer token (access.register_restriction).
 """
 
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from django.db.models import Q
 from django.utils import timezone
@@ -53,41 +53,96 @@ def is_p2p_scope(scope_text):
     return any(item in OPERATION_SCOPES for item in (scope_text or "").split())
 
 
-@dataclass(frozen=True)
 class MemberRestriction:
-    """The members a client matched, and how much of their data it may read."""
+    """
+    The members a client matched, and how much of their data it may read. Lazy: nothing is
+    queried until a view filters with it, so $member-match itself pays nothing, and the
+    filters are subqueries, so a client with thousands of matched members costs no more.
+    """
 
-    patient_ids: frozenset
-    regular_ids: frozenset  # members whose data is served without sensitive items
-    window_start: object  # datetime: service dates ending before it are withheld
-    group_ids: frozenset = frozenset()  # the client's matched Groups from $bulk-member-match
+    def __init__(self, application, now=None):
+        self.application = application
+        self.now = now or timezone.now()
+
+    @cached_property
+    def config(self):
+        from sandbox.payer2payer.models import ExchangeSettings
+
+        return ExchangeSettings.for_tenant(require_tenant())
+
+    @property
+    def window_start(self):
+        """Service dates ending before this are withheld (the payer's data window)."""
+        years = self.config.data_window_years
+        return self.now - timedelta(days=365 * years + years // 4)
+
+    def matches(self):
+        """The client's MatchedMember rows whose consent is in force now."""
+        from sandbox.payer2payer.models import MatchedMember
+
+        if self.application is None:
+            return MatchedMember.objects.none()
+        return MatchedMember.objects.filter(
+            Q(consent_start__isnull=True) | Q(consent_start__lte=self.now),
+            Q(consent_end__isnull=True) | Q(consent_end__gte=self.now),
+            application=self.application,
+            revoked_at__isnull=True,
+        )
+
+    def regular_matches(self):
+        """Matches whose data is served without sensitive items."""
+        from sandbox.payer2payer.models import ExchangeSettings, MatchedMember
+
+        if self.config.sensitive_data == ExchangeSettings.SensitiveData.EXCLUDED:
+            return self.matches()
+        return self.matches().exclude(policy=MatchedMember.Policy.SENSITIVE)
+
+    def groups(self):
+        from sandbox.payer2payer.models import BulkMatchJob
+
+        if self.application is None:
+            return BulkMatchJob.objects.none()
+        return BulkMatchJob.objects.filter(application=self.application, status=BulkMatchJob.Status.SUCCEEDED)
+
+    @cached_property
+    def patient_ids(self):
+        return frozenset(self.matches().values_list("patient_id", flat=True))
+
+    @cached_property
+    def regular_ids(self):
+        return frozenset(self.regular_matches().values_list("patient_id", flat=True))
+
+    @cached_property
+    def group_ids(self):
+        return frozenset(str(u) for u in self.groups().values_list("uuid", flat=True))
 
     def filter(self, queryset):
-        ids = list(self.patient_ids)
+        ids = self.matches().values("patient_id")
         # Provenance about member data comes along even when it names no Patient among its targets.
         provenance = SearchReference.objects.filter(
             resource_type="Provenance",
             param="target",
             target_id__in=Resource.objects.filter(patient_id__in=ids).values("fhir_id"),
         ).values("resource_id")
+        group_ids = [str(u) for u in self.groups().values_list("uuid", flat=True)]
         queryset = queryset.filter(
             Q(patient_id__in=ids)
             | Q(patient_id="", resource_type__in=SHARED_TYPES)
             | Q(pk__in=provenance)
-            | Q(resource_type="Group", fhir_id__in=list(self.group_ids))
+            | Q(resource_type="Group", fhir_id__in=group_ids)
         )
-        if self.regular_ids:
-            sensitive = SearchToken.objects.filter(
-                param="_security", code__in=SENSITIVE_CODES, resource__patient_id__in=list(self.regular_ids)
-            ).values("resource_id")
-            queryset = queryset.exclude(pk__in=sensitive)
+        sensitive = SearchToken.objects.filter(
+            param="_security",
+            code__in=SENSITIVE_CODES,
+            resource__patient_id__in=self.regular_matches().values("patient_id"),
+        ).values("resource_id")
         old = Q()
         for resource_type, param in SERVICE_DATE.items():
             old |= Q(resource_type=resource_type, param=param)
         too_old = SearchDate.objects.filter(old, high__lt=self.window_start, resource__patient_id__in=ids).values(
             "resource_id"
         )
-        return queryset.exclude(pk__in=too_old)
+        return queryset.exclude(pk__in=sensitive).exclude(pk__in=too_old)
 
 
 def for_token(token):
@@ -95,27 +150,4 @@ def for_token(token):
     application = token.application
     if not (is_p2p_scope(token.scope) or (application is not None and is_p2p_scope(application.allowed_scope))):
         return None
-    from sandbox.payer2payer.models import BulkMatchJob, ExchangeSettings, MatchedMember
-
-    tenant = require_tenant()
-    config = ExchangeSettings.for_tenant(tenant)
-    now = timezone.now()
-    rows = MatchedMember.objects.filter(application=application, revoked_at__isnull=True) if application else []
-    active = [row for row in rows if row.is_active(now)]
-    if config.sensitive_data == ExchangeSettings.SensitiveData.EXCLUDED:
-        regular = {row.patient_id for row in active}
-    else:
-        regular = {row.patient_id for row in active if row.policy != MatchedMember.Policy.SENSITIVE}
-    return MemberRestriction(
-        patient_ids=frozenset(row.patient_id for row in active),
-        regular_ids=frozenset(regular),
-        window_start=now - timedelta(days=365 * config.data_window_years + config.data_window_years // 4),
-        group_ids=frozenset(
-            str(u)
-            for u in BulkMatchJob.objects.filter(
-                application=application, status=BulkMatchJob.Status.SUCCEEDED
-            ).values_list("uuid", flat=True)
-        )
-        if application
-        else frozenset(),
-    )
+    return MemberRestriction(application)
