@@ -375,6 +375,8 @@ def stream_rows(qs, writer, elements=None):
         names = {}
         with connection.wrap_database_errors, connection.connection.cursor() as cursor:
             with cursor.copy(f"COPY ({sql}) TO STDOUT {COPY_OPTIONS}", params) as copy:
+                if not elements:
+                    return writer.write_rows(copy)
                 for row in copy:
                     raw_type, _, line = bytes(row).partition(b"\x02")
                     resource_type = names.get(raw_type)
