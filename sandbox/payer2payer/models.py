@@ -50,9 +50,13 @@ class ExchangeSettings(TenantOwned):
 
     @classmethod
     def for_tenant(cls, tenant):
-        row = cls.unscoped.filter(tenant=tenant).first()
-        if row is None:
-            row, _ = cls.unscoped.get_or_create(tenant=tenant)
+        from tenants.context import tenant_scope
+
+        # Its own scope: portal pages call it outside one, and PostgreSQL RLS needs it.
+        with tenant_scope(tenant):
+            row = cls.unscoped.filter(tenant=tenant).first()
+            if row is None:
+                row, _ = cls.unscoped.get_or_create(tenant=tenant)
         return row
 
 
