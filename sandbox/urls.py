@@ -10,6 +10,7 @@ urlpatterns = [
     path("payers/<slug:slug>/certificates/", include("sandbox.trust.payer_urls")),
     path("payers/<slug:slug>/data/", include("sandbox.seeding.urls")),
     path("payers/<slug:slug>/clients/", include("sandbox.oauth.portal_urls")),
+    path("payers/<slug:slug>/formulary-api/", include("sandbox.formulary.portal_urls")),
     path("payers/<slug:slug>/exports/", include("sandbox.bulk.dashboard_urls")),
     path("payers/<slug:slug>/attribution/", include("sandbox.attribution.dashboard_urls")),
     path("payers/<slug:slug>/exchange/", include("sandbox.payer2payer.dashboard_urls")),

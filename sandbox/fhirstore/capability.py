@@ -53,6 +53,17 @@ def _operations(resource_type, pdex_version):
     return [{"name": n, "definition": d} for n, d in listed]
 
 
+# Callables tenant -> [ImplementationGuide canonical|version], for guides whose version is a
+# per-payer setting (e.g. US Drug Formulary 2.0.1 or 2.1.0).
+_IMPLEMENTATION_GUIDES = []
+
+
+def register_implementation_guides(func):
+    """Declare a callable that lists, for a tenant, the ImplementationGuides it serves."""
+    if func not in _IMPLEMENTATION_GUIDES:
+        _IMPLEMENTATION_GUIDES.append(func)
+
+
 def register_guide(canonical, pdex_versions=None):
     """Declare a CapabilityStatement this server instantiates (e.g. Bulk Data, once served)."""
     entry = (canonical, set(pdex_versions) if pdex_versions else None)
@@ -156,6 +167,7 @@ def capability_statement(tenant, base):
         "publisher": SOFTWARE_NAME,
         "kind": "instance",
         "instantiates": [c for c, versions in _GUIDES if versions is None or tenant.pdex_version in versions],
+        "implementationGuide": [guide for func in _IMPLEMENTATION_GUIDES for guide in func(tenant)],
         "software": {"name": SOFTWARE_NAME, "version": SOFTWARE_VERSION},
         "implementation": {"description": f"{tenant.name} FHIR API", "url": base},
         "fhirVersion": "4.0.1",

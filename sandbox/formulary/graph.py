@@ -83,3 +83,24 @@ def graph(plan_ids=None):
         "MedicationKnowledge": existing("MedicationKnowledge", drugs),
         "Location": existing("Location", locations),
     }
+
+
+def changed_plans(plan_ids, since):
+    """The InsurancePlans (of `plan_ids`, or all) whose graph holds a resource changed after `since`."""
+    from datetime import datetime
+
+    since = datetime.fromisoformat(since)
+    candidates = [fhir_id for fhir_id, _ in _rows("InsurancePlan", plan_ids)]
+    changed = []
+    for plan in candidates:
+        linked = graph([plan])
+        for resource_type, ids in linked.items():
+            if (
+                ids
+                and Resource.objects.filter(
+                    resource_type=resource_type, fhir_id__in=list(ids), last_updated__gt=since
+                ).exists()
+            ):
+                changed.append(plan)
+                break
+    return changed

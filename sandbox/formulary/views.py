@@ -12,7 +12,8 @@ from sandbox.bulk import export, kickoff
 from sandbox.fhirstore.errors import FhirError
 from sandbox.fhirstore.models import Resource
 from sandbox.fhirstore.views.base import FhirView, media_type, parse_json, read_body
-from sandbox.formulary.graph import EXPORTED_TYPES, graph
+from sandbox.formulary.graph import EXPORTED_TYPES, changed_plans, graph
+from sandbox.formulary.models import FormularySettings
 
 
 class NotFound(FhirError):
@@ -47,7 +48,13 @@ class FormularyExportView(FhirView):
                 )
             issues.append(["warning", "not-supported", problem, "_typeFilter"])
 
-        ids = graph([plan_id] if plan_id is not None else None)
+        plan_ids = [plan_id] if plan_id is not None else None
+        if params["_since"] and FormularySettings.for_tenant(request.tenant).usdf_version == "2.1.0":
+            # STU2.1: `_since` selects the plans whose graph changed, and each of them ships
+            # whole, older linked resources included (spec/formulary.md §5.1).
+            plan_ids = changed_plans(plan_ids, params["_since"])
+            params["_since"] = None
+        ids = graph(plan_ids)
         exported = [t for t in EXPORTED_TYPES if ids[t] and (readable is None or t in readable)]
         # The graph, as one _id filter per type, so the engine streams exactly these rows.
         params["_typeFilter"] = {t: ["_id=" + ",".join(sorted(ids[t]))] for t in exported}
