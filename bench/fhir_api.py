@@ -146,7 +146,7 @@ def setup_tenants():
 
 
 def start_server(port, workers, threads):
-    env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR"}
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         "bench.fhir_api:application",
