@@ -21,7 +21,7 @@ from sandbox.oauth.models import ProviderUser
 from tenants.context import tenant_scope
 from tests.bulk.conftest import Bulk, on_commit  # noqa: F401
 from tests.factories import UserFactory
-from tests.oauth.conftest import SECRET, token_request
+from tests.oauth.conftest import SECRET, public_jwks, signing_keys, token_request  # noqa: F401 (fixtures)
 
 ATR = "http://hl7.org/fhir/us/davinci-atr/StructureDefinition/"
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -156,7 +156,7 @@ def application(tenant, **fields):
             client_type="confidential",
             authorization_grant_type=fields.pop("authorization_grant_type", "client-credentials"),
             client_secret=SECRET,
-            token_endpoint_auth_method="client_secret_basic",
+            token_endpoint_auth_method=fields.pop("token_endpoint_auth_method", "client_secret_basic"),
             **fields,
         )
 
