@@ -285,6 +285,12 @@ def main():
     print(f"Database: {connection.vendor}; loading up to {args.resources} resources")
     tenant, total = ensure_data(args.resources)
     print(f"Tenant {tenant.slug}: {total} resources")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE fhirstore_resource")
+    # Other processes on the machine skew every figure; the load average says how much.
+    one, five, fifteen = os.getloadavg()
+    print(f"load average {one:.1f} {five:.1f} {fifteen:.1f} ({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory(prefix="bulk-bench-") as workdir:
         baseline(tenant, Path(workdir) / "warm.ndjson")  # warm the cache, as the protocol run will be
         rows, seconds = baseline(tenant, Path(workdir) / "baseline.ndjson")
@@ -307,6 +313,8 @@ def main():
     if result["worker_rss_mb"]:
         print(f"  worker peak RSS      {result['worker_rss_mb']:.0f} MB")
     print(f"ratio protocol/raw    {rate / raw_rate:.2f}  (target >= 0.5)")
+    one, five, fifteen = os.getloadavg()
+    print(f"load average {one:.1f} {five:.1f} {fifteen:.1f}")
 
 
 if __name__ == "__main__":
