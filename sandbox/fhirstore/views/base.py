@@ -132,16 +132,41 @@ def write_response(request, stored, status, message):
     return raw_response(stored.content, status=status, headers=headers)
 
 
+# Browser apps (SMART) call the API from other origins with bearer tokens. Any origin may, since
+# no credentials ride along: "*" makes browsers leave session cookies out.
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, Accept, Prefer, If-Match, If-None-Match, If-None-Exist"
+CORS_EXPOSED_HEADERS = "Location, Content-Location, ETag, Last-Modified, WWW-Authenticate"
+
+
+def _cors(response):
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
+    return response
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class FhirView(View):
     """Base of the FHIR views: negotiation and errors; subclasses call self.authorize()."""
 
     def dispatch(self, request, *args, **kwargs):
-        try:
-            check_accept(request)
-            return super().dispatch(request, *args, **kwargs)
-        except FhirError as exc:
-            return error_response(exc)
+        if request.method == "OPTIONS":
+            response = self.options(request, *args, **kwargs)
+        else:
+            try:
+                check_accept(request)
+                response = super().dispatch(request, *args, **kwargs)
+            except FhirError as exc:
+                response = error_response(exc)
+        return _cors(response)
+
+    def options(self, request, *args, **kwargs):
+        """CORS preflight (and plain OPTIONS): never needs authentication."""
+        response = HttpResponse(status=200)
+        response["Allow"] = ", ".join(m.upper() for m in self._allowed_methods())
+        response["Access-Control-Allow-Methods"] = response["Allow"]
+        response["Access-Control-Allow-Headers"] = CORS_REQUEST_HEADERS
+        response["Access-Control-Max-Age"] = "600"
+        return response
 
     def authorize(self, request, interaction, resource_type=None):
         self.caller = access.authorize(request, interaction, resource_type)
