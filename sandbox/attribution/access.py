@@ -66,6 +66,9 @@ class ProviderAccess:
         """The access layer's hook (sandbox.fhirstore.access.authorize): see check()."""
         match = getattr(request, "resolver_match", None)
         self.check(interaction, resource_type, (match.kwargs if match else {}).get("fhir_id"))
+        if interaction == "search-type" and any(key.startswith("_has:Group:") for key in request.GET):
+            # The reverse chain would test membership of lists the provider cannot see.
+            raise Forbidden("_has:Group is not available to a provider's client; read your lists instead.")
 
     def check(self, interaction, resource_type=None, fhir_id=None):
         """Raise for an interaction the provider may not make; 404 for what it may not see."""

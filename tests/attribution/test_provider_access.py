@@ -138,3 +138,9 @@ def test_it_finds_a_pdex_provider_group_by_its_characteristic(client, data, syst
     fhir = Fhir(client, "acme", system_token(data, "0123456789"))
     assert ids(fhir.get("Group").json()) == ["Example-PDex-Provider-Group"]
     assert fhir.get("Patient/p5").status_code == 200
+
+
+def test_it_refuses_reverse_chains_through_other_lists(provider_a):
+    """Patient?_has:Group:member:... would reveal who is on another provider's list."""
+    response = provider_a.get("Patient", {"_has:Group:member:_id": "atr-b"})
+    assert response.status_code == 403
