@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from django.db.models import Count
 
 from sandbox.fhirstore import store
+from sandbox.fhirstore.errors import FhirError
 from sandbox.fhirstore.models import Resource, SearchReference
 from sandbox.fhirstore.search import filter_queryset
 from sandbox.seeding import designed, payer
@@ -78,10 +79,18 @@ def search_members(query=""):
     patients = Resource.objects.filter(resource_type="Patient", deleted=False)
     query = query.strip()
     if query:
-        by_name, _u, _r = filter_queryset("Patient", [("name", query)])
-        by_id, _u, _r = filter_queryset("Patient", [("identifier", query)])
-        by_upper_id, _u, _r = filter_queryset("Patient", [("identifier", query.upper())])
-        patients = patients.filter(pk__in=by_name.values("pk").union(by_id.values("pk"), by_upper_id.values("pk")))
+        # Commas and pipes mean OR and system|code to FHIR search; typed into a search box they are just text.
+        text = query.replace(",", " ").replace("|", " ").replace("\\", " ").strip()
+        matching = []
+        for param, value in (("name", text), ("identifier", text), ("identifier", text.upper())):
+            if value:
+                try:
+                    matching.append(filter_queryset("Patient", [(param, value)])[0].values("pk"))
+                except FhirError:
+                    continue
+        if not matching:
+            return patients.none()
+        patients = patients.filter(pk__in=matching[0].union(*matching[1:]))
     return patients.order_by("fhir_id")
 
 

@@ -339,9 +339,9 @@ def _resolve_member(text):
     text = text.strip()
     if Resource.objects.filter(resource_type="Patient", fhir_id=text, deleted=False).exists():
         return text
-    row = roster.search_members(text).exclude(fhir_id="").first() if text else None
-    if row is not None and roster.member_id_of(json.loads(row.content)).upper() == text.upper():
-        return row.fhir_id
+    for row in roster.search_members(text)[:20] if text else ():
+        if roster.member_id_of(json.loads(row.content)).upper() == text.upper():
+            return row.fhir_id
     return None
 
 

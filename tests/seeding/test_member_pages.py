@@ -57,6 +57,12 @@ def test_it_searches_by_name_and_by_member_id(member_client, seeded):
     assert _names(nobody) == [] and "No member matches" in nobody.content.decode()
 
 
+@pytest.mark.parametrize("query", ["a,b", "|", "\\", "%", "x$y", "'; drop table", "ACM|00000001"])
+def test_it_treats_search_text_as_text(member_client, seeded, query):
+    response = member_client.get("/payers/acme/data/members/", {"q": query})
+    assert response.status_code == 200
+
+
 def test_it_pages_the_member_list(member_client, tenant, monkeypatch):
     from sandbox.seeding import populate, views
 
