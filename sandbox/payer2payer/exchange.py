@@ -13,8 +13,11 @@ explanation:
    sandbox's listener CA for payers of this sandbox, the directory's certificates otherwise);
 3. register by OAuth Dynamic Client Registration (RFC 7591) over that connection;
 4. get a client-credentials token;
-5. `$member-match` with the member's demographics and earlier coverage at the old payer;
-6. pull the member's data: `Patient/[id]/$everything` (paged) and the Provenance about it;
+5. match the member with its demographics and earlier coverage at the old payer;
+6. pull the member's data, by what the old payer's CapabilityStatement declares: PDex 2.1+
+   bulk (`Group/$bulk-member-match` for the member, then `Group/[id]/$davinci-data-export`
+   with exportType payertopayer), otherwise (2.0) `$member-match` then
+   `Patient/[id]/$everything` (paged) and the Provenance about it;
 7. store it here, re-homed under ids derived from the old payer's, with one Provenance naming
    the old payer as transmitter. A second run changes nothing that did not change there.
 
@@ -59,6 +62,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 MAX_PAGES = 200
 PAGE_SIZE = 200
+POLL_SECONDS = 600
 RECORDED_BODY_CHARS = 20_000
 STORE_CHUNK = 200
 
@@ -622,6 +626,18 @@ def _steps(tenant, run, recorder):
             aliases = config.get("mtls_endpoint_aliases") or {}
             token_url = aliases.get("token_endpoint") or config.get("token_endpoint")
             register_url = aliases.get("registration_endpoint") or config.get("registration_endpoint")
+            response, text = connection.request(step, "GET", f"{base}/metadata")
+            capability = _json(step, text, "CapabilityStatement") if response.status_code == 200 else {}
+            operations = _operations(capability)
+            check(step, ("Patient", "member-match") in operations, "CapabilityStatement declares Patient/$member-match")
+            bulk = ("Group", "bulk-member-match") in operations and ("Group", "davinci-data-export") in operations
+            check(
+                step,
+                True,
+                "bulk member match and $davinci-data-export declared (PDex 2.1+): the data comes by bulk export"
+                if bulk
+                else "no bulk member match declared: the data comes by $everything (PDex 2.0)",
+            )
             check(step, token_url, "token_endpoint advertised")
             check(step, register_url, "registration_endpoint advertised (DCR over mutual TLS, PDex §2)")
             if not token_url or not register_url:
@@ -661,58 +677,10 @@ def _steps(tenant, run, recorder):
             check(step, MEMBER_MATCH_SCOPE in granted.split(), f"granted scope: {granted}")
             bearer = {"Authorization": f"Bearer {body['access_token']}"}
 
-        with recorder.step("Match the member ($member-match)") as step:
-            response, text = connection.request(
-                step,
-                "POST",
-                f"{base}/Patient/$member-match",
-                json=parameters,
-                headers={**bearer, "Content-Type": "application/fhir+json"},
-            )
-            body = _json(step, text, "$member-match response")
-            if response.status_code == 422:
-                raise StepFailed(
-                    f"{entry.name} did not match the member (422): {_outcome_text(body)}. Check the member's "
-                    "demographics and the member id on the earlier Coverage."
-                )
-            if response.status_code != 200 or body.get("resourceType") != "Parameters":
-                raise StepFailed(f"$member-match answered {response.status_code}: {_outcome_text(body) or text[:200]}")
-            outputs = {p.get("name"): p for p in body.get("parameter") or []}
-            identifier = (outputs.get("MemberIdentifier") or {}).get("valueIdentifier") or {}
-            codes = {c.get("code") for c in (identifier.get("type") or {}).get("coding") or []}
-            check(step, identifier.get("value"), "MemberIdentifier returned (HRex member-match-out)")
-            check(step, codes & {"MB", "UMB"}, "MemberIdentifier typed MB (HRex 1.0) or UMB (HRex 1.1)")
-            if not identifier.get("value"):
-                raise StepFailed("The $member-match response has no MemberIdentifier value.")
-            member_ref = ((outputs.get("MemberId") or {}).get("valueReference") or {}).get("reference", "")
-
-        with recorder.step("Find the member's Patient") as step:
-            if member_ref.startswith("Patient/"):
-                old_patient_id = member_ref.split("/", 1)[1]
-                check(step, True, f"MemberId {member_ref} (HRex 1.1 / PDex 2.2)")
-            else:
-                query = urlencode({"identifier": identifier["value"]})
-                response, text = connection.request(step, "GET", f"{base}/Patient?{query}", headers=bearer)
-                bundle = _json(step, text, "Patient search")
-                patients = [e["resource"] for e in bundle.get("entry") or [] if "resource" in e]
-                if response.status_code != 200 or not patients:
-                    raise StepFailed(f"Patient?identifier={identifier['value']} found no Patient.")
-                old_patient_id = patients[-1]["id"]
-                check(step, len(patients) == 1, f"Patient/{old_patient_id} by MemberIdentifier")
-
-        with recorder.step("Pull the member's data (Patient/$everything)") as step:
-            resources = _pull(
-                connection, step, f"{base}/Patient/{old_patient_id}/$everything?_count={PAGE_SIZE}", bearer
-            )
-            received = {f"{r['resourceType']}/{r['id']}" for r in resources}
-            provenance = _pull(connection, step, f"{base}/Provenance?_count={PAGE_SIZE}", bearer)
-            for item in provenance:
-                targets = {_relative(t.get("reference", ""), base) for t in item.get("target") or []}
-                if targets & received and f"Provenance/{item['id']}" not in received:
-                    resources.append(item)
-            types = sorted({r["resourceType"] for r in resources})
-            check(step, any(r["resourceType"] == "Patient" for r in resources), "the Patient is in $everything")
-            check(step, True, f"{len(resources)} resources: {', '.join(types)}")
+        if bulk:
+            old_patient_id, resources = _bulk_flow(connection, recorder, base, bearer, parameters, entry)
+        else:
+            old_patient_id, resources = _single_flow(connection, recorder, base, bearer, parameters, entry)
     finally:
         if connection is not None:
             connection.close()
@@ -744,6 +712,171 @@ def _steps(tenant, run, recorder):
         + "."
     )
     return summary, new, unchanged + prov_unchanged
+
+
+def _single_flow(connection, recorder, base, bearer, parameters, entry):
+    """PDex 2.0: $member-match, then Patient/$everything and the Provenance about the data."""
+    with recorder.step("Match the member ($member-match)") as step:
+        response, text = connection.request(
+            step,
+            "POST",
+            f"{base}/Patient/$member-match",
+            json=parameters,
+            headers={**bearer, "Content-Type": "application/fhir+json"},
+        )
+        body = _json(step, text, "$member-match response")
+        if response.status_code == 422:
+            raise StepFailed(
+                f"{entry.name} did not match the member (422): {_outcome_text(body)}. Check the member's "
+                "demographics and the member id on the earlier Coverage."
+            )
+        if response.status_code != 200 or body.get("resourceType") != "Parameters":
+            raise StepFailed(f"$member-match answered {response.status_code}: {_outcome_text(body) or text[:200]}")
+        outputs = {p.get("name"): p for p in body.get("parameter") or []}
+        identifier = (outputs.get("MemberIdentifier") or {}).get("valueIdentifier") or {}
+        codes = {c.get("code") for c in (identifier.get("type") or {}).get("coding") or []}
+        check(step, identifier.get("value"), "MemberIdentifier returned (HRex member-match-out)")
+        check(step, codes & {"MB", "UMB"}, "MemberIdentifier typed MB (HRex 1.0) or UMB (HRex 1.1)")
+        if not identifier.get("value"):
+            raise StepFailed("The $member-match response has no MemberIdentifier value.")
+        member_ref = ((outputs.get("MemberId") or {}).get("valueReference") or {}).get("reference", "")
+
+    with recorder.step("Find the member's Patient") as step:
+        if member_ref.startswith("Patient/"):
+            old_patient_id = member_ref.split("/", 1)[1]
+            check(step, True, f"MemberId {member_ref} (HRex 1.1 / PDex 2.2)")
+        else:
+            query = urlencode({"identifier": identifier["value"]})
+            response, text = connection.request(step, "GET", f"{base}/Patient?{query}", headers=bearer)
+            bundle = _json(step, text, "Patient search")
+            patients = [e["resource"] for e in bundle.get("entry") or [] if "resource" in e]
+            if response.status_code != 200 or not patients:
+                raise StepFailed(f"Patient?identifier={identifier['value']} found no Patient.")
+            old_patient_id = patients[-1]["id"]
+            check(step, len(patients) == 1, f"Patient/{old_patient_id} by MemberIdentifier")
+
+    with recorder.step("Pull the member's data (Patient/$everything)") as step:
+        resources = _pull(connection, step, f"{base}/Patient/{old_patient_id}/$everything?_count={PAGE_SIZE}", bearer)
+        received = {f"{r['resourceType']}/{r['id']}" for r in resources}
+        provenance = _pull(connection, step, f"{base}/Provenance?_count={PAGE_SIZE}", bearer)
+        for item in provenance:
+            targets = {_relative(t.get("reference", ""), base) for t in item.get("target") or []}
+            if targets & received and f"Provenance/{item['id']}" not in received:
+                resources.append(item)
+        types = sorted({r["resourceType"] for r in resources})
+        check(step, any(r["resourceType"] == "Patient" for r in resources), "the Patient is in $everything")
+        check(step, True, f"{len(resources)} resources: {', '.join(types)}")
+    return old_patient_id, resources
+
+
+def _operations(capability):
+    """{(resource type or None, operation name)} a CapabilityStatement declares."""
+    out = set()
+    for rest in capability.get("rest") or []:
+        for operation in rest.get("operation") or []:
+            out.add((None, operation.get("name")))
+        for resource in rest.get("resource") or []:
+            for operation in resource.get("operation") or []:
+                out.add((resource.get("type"), operation.get("name")))
+    return out
+
+
+def _wait(connection, step, url, headers, what):
+    """Poll an async status URL (FHIR async pattern) until 200; returns the JSON body."""
+    deadline = time.monotonic() + POLL_SECONDS
+    while True:
+        response, text = connection.request(step, "GET", url, headers=headers, expect=(200, 202))
+        if response.status_code == 200:
+            return _json(step, text, f"{what} manifest")
+        if response.status_code != 202:
+            body = json.loads(text) if text.startswith("{") else {}
+            raise StepFailed(f"The {what} failed ({response.status_code}): {_outcome_text(body) or text[:200]}")
+        if time.monotonic() > deadline:
+            raise StepFailed(f"The {what} did not finish within {POLL_SECONDS} seconds.")
+        try:
+            delay = float(response.headers.get("Retry-After", "1"))
+        except ValueError:
+            delay = 1.0
+        time.sleep(min(max(delay, 0.2), 5.0))
+
+
+def _ndjson(connection, step, url, headers):
+    response, text = connection.request(step, "GET", url, headers={**headers, "Accept": "application/fhir+ndjson"})
+    if response.status_code != 200:
+        raise StepFailed(f"GET {url} answered {response.status_code}.")
+    try:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError:
+        raise StepFailed(f"{url} is not NDJSON.") from None
+
+
+def _kickoff(connection, step, url, headers, what, **kwargs):
+    response, text = connection.request(
+        step, kwargs.pop("method", "POST"), url, expect=(202,), headers={**headers, "Prefer": "respond-async"}, **kwargs
+    )
+    if response.status_code != 202 or not response.headers.get("Content-Location"):
+        body = json.loads(text) if text.startswith("{") else {}
+        raise StepFailed(f"The {what} was not accepted ({response.status_code}): {_outcome_text(body) or text[:200]}")
+    return response.headers["Content-Location"]
+
+
+def _bulk_flow(connection, recorder, base, bearer, parameters, entry):
+    """PDex 2.1+: $bulk-member-match for the member, then $davinci-data-export of the matched Group."""
+    with recorder.step("Match the member in bulk ($bulk-member-match)") as step:
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "MemberBundle", "part": parameters["parameter"]}],
+        }
+        status_url = _kickoff(
+            connection,
+            step,
+            f"{base}/Group/$bulk-member-match",
+            {**bearer, "Content-Type": "application/fhir+json"},
+            "bulk member match",
+            json=body,
+        )
+        manifest = _wait(connection, step, status_url, bearer, "bulk member match")
+        groups = []
+        for output in manifest.get("output") or []:
+            if output.get("type") == "Group":
+                groups += _ndjson(connection, step, output["url"], bearer)
+        check(step, groups, "the manifest lists the result Groups (PDex 2.2 Group ndjson)")
+        by_code = {}
+        for group in groups:
+            codes = {c.get("code") for c in (group.get("code") or {}).get("coding") or []}
+            for code in codes:
+                by_code[code] = group
+        matched = by_code.get("match") or {}
+        members = [
+            m["entity"]["reference"] for m in matched.get("member") or [] if m.get("entity", {}).get("reference")
+        ]
+        if not members:
+            reason = (
+                "the consent could not be complied with (ConsentConstrainedMembers)"
+                if (by_code.get("consentconstraint") or {}).get("member")
+                else "no match (NonMatchedMembers)"
+            )
+            raise StepFailed(f"{entry.name} did not match the member: {reason}.")
+        old_patient_id = members[0].split("/")[-1]
+        check(step, True, f"matched Patient/{old_patient_id} in Group/{matched.get('id')}")
+    with recorder.step("Export the member's data ($davinci-data-export, payertopayer)") as step:
+        query = urlencode({"exportType": "hl7.fhir.us.davinci-pdex#payertopayer"})
+        status_url = _kickoff(
+            connection,
+            step,
+            f"{base}/Group/{matched['id']}/$davinci-data-export?{query}",
+            bearer,
+            "data export",
+            method="GET",
+        )
+        manifest = _wait(connection, step, status_url, bearer, "data export")
+        resources = []
+        for output in manifest.get("output") or []:
+            resources += _ndjson(connection, step, output["url"], bearer)
+        types = sorted({r.get("resourceType", "?") for r in resources})
+        check(step, any(r.get("resourceType") == "Patient" for r in resources), "the Patient is in the export")
+        check(step, True, f"{len(resources)} resources: {', '.join(types)}")
+    return old_patient_id, resources
 
 
 def _relative(reference, base):

@@ -5,11 +5,12 @@ call the services in member_match.py and bulk_member_match.py.
 """
 
 from django.http import HttpResponse, JsonResponse
+from django.views import View
 
 from sandbox.fhirstore import access
-from sandbox.fhirstore.errors import InvalidResource, NotFound, NotSupported
+from sandbox.fhirstore.errors import FhirError, InvalidResource, NotFound, NotSupported
 from sandbox.fhirstore.outcome import fhir_response, outcome_response
-from sandbox.fhirstore.views.base import FhirView, fhir_base, parse_json, read_body
+from sandbox.fhirstore.views.base import FhirView, error_response, fhir_base, parse_json, read_body
 from sandbox.payer2payer import bulk_member_match, member_match
 from sandbox.payer2payer.apps import BULK_MEMBER_MATCH_21, BULK_MEMBER_MATCH_22, MEMBER_MATCH
 from sandbox.payer2payer.models import BulkMatchJob
@@ -83,6 +84,15 @@ class BulkMemberMatchView(FhirView):
 
 class BulkMatchStatusView(FhirView):
     """The status URL of a bulk match: GET polls (202 / 200 manifest / 500), DELETE cancels."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if kwargs.get("kind"):
+            # Output files are NDJSON (Accept: application/fhir+ndjson), not FHIR JSON.
+            try:
+                return View.dispatch(self, request, *args, **kwargs)
+            except FhirError as exc:
+                return error_response(exc)
+        return super().dispatch(request, *args, **kwargs)
 
     def _job(self, request, job_id):
         caller = access.identify(request)

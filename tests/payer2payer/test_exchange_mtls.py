@@ -63,6 +63,22 @@ def test_it_pulls_a_members_history_from_another_payer(listener):
     assert listener.call("p2p_received", "new-payer", "p2p-old-payer-") == received
 
 
+def test_it_uses_bulk_member_match_and_data_export_with_a_pdex_2_1_payer(listener):
+    listener.call("p2p_pair", "bulk-payer", "new-payer", 6, "2.1")
+    run = listener.call("p2p_exchange", "new-payer", "bulk-payer", listener.member)
+    assert run["status"] == "succeeded", _verdicts(run)
+    titles = [s["title"] for s in run["steps"]]
+    assert "Match the member in bulk ($bulk-member-match)" in titles
+    assert "Export the member's data ($davinci-data-export, payertopayer)" in titles
+    assert not any("Patient/$everything" in t for t in titles)
+    received = listener.call("p2p_received", "new-payer", "p2p-bulk-payer-")
+    assert received["counts"].get("Encounter", 0) > 0
+
+    again = listener.call("p2p_exchange", "new-payer", "bulk-payer", listener.member)
+    assert again["status"] == "succeeded", _verdicts(again)
+    assert again["stored"] == 0
+
+
 def test_it_explains_a_member_without_earlier_coverage(listener):
     run = listener.call("p2p_exchange", "new-payer", "old-payer", "pat-000002")
     assert run["status"] == "failed"

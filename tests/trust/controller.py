@@ -132,17 +132,21 @@ def create_resource(slug, resource):
     return {"id": stored.fhir_id}
 
 
-def p2p_pair(old_slug, new_slug, members=6):
-    """Two seeded payers for a payer-to-payer exchange: new_slug's designed unique member had an
-    earlier coverage at old_slug (sandbox.payer2payer.demo). Returns the member's Patient id."""
+def p2p_pair(old_slug, new_slug, members=6, old_version="2.0"):
+    """Seeded payers for a payer-to-payer exchange (new_slug is created unless it exists):
+    new_slug's designed unique member had an earlier coverage at old_slug, a PDex old_version
+    payer (sandbox.payer2payer.demo). Returns the member's Patient id."""
     from sandbox.payer2payer.demo import link_prior_coverage
     from sandbox.seeding.members import patient_id
     from sandbox.seeding.populate import seed_tenant
     from tenants.models import Tenant
 
     for slug in (old_slug, new_slug):
+        if Tenant.objects.filter(slug=slug).exists():
+            continue
         create_payer(slug, slug.replace("-", " ").title())
         seed_tenant(Tenant.objects.get(slug=slug), members=members, seed=3, validate=False)
+    Tenant.objects.filter(slug=old_slug).update(pdex_version=old_version)
     link_prior_coverage(Tenant.objects.get(slug=new_slug), old_slug)
     return {"member": patient_id(0)}
 
