@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from oauth2_provider.models import get_application_model
 
-from sandbox.attribution import overview
-from sandbox.attribution.forms import ProviderClientForm, SettingsForm
+from sandbox.attribution import optout, overview
+from sandbox.attribution.forms import OptOutForm, ProviderClientForm, SettingsForm
 from sandbox.attribution.models import AttributionChange, AttributionSettings, ProviderClient
+from sandbox.fhirstore.errors import FhirError
 from sandbox.oauth.models import ProviderUser
 from tenants.context import tenant_scope
 from tenants.views import _get_payer_for_user
@@ -31,6 +32,8 @@ def _overview(request, tenant, **forms):
             "provider_users": list(ProviderUser.objects.select_related("user")),
             "lists": overview.attribution_lists(),
             "changes": list(AttributionChange.objects.all()[:100]),
+            "opt_out_form": forms.get("opt_out_form") or OptOutForm(),
+            "opted_out": sorted(optout.opted_out()),
         }
     return render(request, "attribution/overview.html", context)
 
@@ -80,6 +83,25 @@ def unlink_client(request, slug, link_id):
         link = get_object_or_404(ProviderClient.objects.all(), pk=link_id)
         link.delete()
     messages.success(request, "The client is no longer tied to a provider (its tokens are the payer's own again).")
+    return redirect("attribution-overview", slug)
+
+
+@login_required
+@require_POST
+def record_opt_out(request, slug):
+    tenant, _ = _get_payer_for_user(request, slug)
+    form = OptOutForm(request.POST)
+    if not form.is_valid():
+        return _overview(request, tenant, opt_out_form=form)
+    patient_id, opt_out = form.cleaned_data["patient_id"].strip(), form.cleaned_data["choice"] == "deny"
+    try:
+        with tenant_scope(tenant):
+            consent = optout.record(patient_id, opt_out=opt_out)
+    except FhirError as exc:
+        form.add_error("patient_id", str(exc))
+        return _overview(request, tenant, opt_out_form=form)
+    what = "opted out of" if opt_out else "opted back in to"
+    messages.success(request, f"Patient/{patient_id} {what} provider access ({consent.reference}).")
     return redirect("attribution-overview", slug)
 
 

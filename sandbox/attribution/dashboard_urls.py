@@ -9,5 +9,6 @@ urlpatterns = [
     path("settings/", dashboard.update_settings, name="attribution-settings"),
     path("clients/", dashboard.link_client, name="attribution-client-link"),
     path("clients/<int:link_id>/remove/", dashboard.unlink_client, name="attribution-client-unlink"),
+    path("opt-outs/", dashboard.record_opt_out, name="attribution-opt-out"),
     path("providers/<str:npi>/", dashboard.provider_view, name="attribution-provider"),
 ]

@@ -43,3 +43,10 @@ class ProviderClientForm(forms.Form):
         if not NPI_RE.match(npi):
             raise forms.ValidationError("An NPI is 10 digits.")
         return npi
+
+
+class OptOutForm(forms.Form):
+    patient_id = forms.CharField(label="Member (Patient id)", max_length=64)
+    choice = forms.ChoiceField(
+        label="The member", choices=[("deny", "opts out of provider access"), ("permit", "opts back in")]
+    )

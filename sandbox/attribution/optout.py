@@ -96,3 +96,36 @@ def opted_out(patient_ids=None, *, today=None):
     today = (today or timezone.localdate()).isoformat()
     out = _consent_decisions(patient_ids, today) | _opt_out_group_members(today)
     return out if patient_ids is None else out & set(patient_ids)
+
+
+def record(patient_id, *, opt_out):
+    """
+    Record a member's choice as a `pdex-provider-consent` Consent (PDex 2.1 "Health Plans SHALL
+    implement" it): `deny` to opt out of provider access, `permit` to opt back in. The latest
+    Consent in force decides. Returns the stored Consent.
+    """
+    store.read("Patient", patient_id)  # NotFound for an unknown member
+    today = timezone.localdate().isoformat()
+    consent = {
+        "resourceType": "Consent",
+        "meta": {"profile": [CONSENT_PROFILE]},
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IDSCL"}]},
+            {"coding": [{"system": PURPOSE_SYSTEM, "code": "provider-access"}]},
+        ],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "dateTime": timezone.now().isoformat(),
+        "provision": {
+            "type": "deny" if opt_out else "permit",
+            "period": {"start": today},
+            "action": [
+                {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "disclose"}]}
+            ],
+        },
+    }
+    stored, _created = store.create("Consent", json.dumps(consent))
+    return stored

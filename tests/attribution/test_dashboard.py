@@ -69,3 +69,17 @@ def test_it_is_not_found_for_non_members(client, data, other_user):
     assert client.get("/payers/acme/attribution/").status_code == 404
     assert client.get(f"/payers/acme/attribution/providers/{NPI_A}/").status_code == 404
     assert client.get("/t/acme/provider/").status_code == 403  # not a provider user of acme
+
+
+def test_it_records_a_members_opt_out_and_opt_in(member_client, provider_a):
+    """The payer records a choice as a pdex-provider-consent Consent; providers stop (or start) seeing the member."""
+    assert "Patient/p3" in member_client.get("/payers/acme/attribution/").content.decode()
+    assert (
+        member_client.post("/payers/acme/attribution/opt-outs/", {"patient_id": "p1", "choice": "deny"}).status_code
+        == 302
+    )
+    assert provider_a.get("Patient/p1").status_code == 404
+    member_client.post("/payers/acme/attribution/opt-outs/", {"patient_id": "p3", "choice": "permit"})
+    assert provider_a.get("Patient/p3").status_code == 200
+    unknown = member_client.post("/payers/acme/attribution/opt-outs/", {"patient_id": "nobody", "choice": "deny"})
+    assert unknown.status_code == 200 and "does not exist" in unknown.content.decode()
