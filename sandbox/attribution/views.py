@@ -66,6 +66,9 @@ class GroupOperationView(FhirView):
         limit = provider_access(caller)
         if limit is not None:
             limit.check("operation", "Group", fhir_id)
+        elif caller.restriction is not None:
+            # Restricted by another policy (payer-to-payer): attribution lists are not its business.
+            raise access.Forbidden(f"${self.operation} is not available to this client.")
         return self.run(request, caller, fhir_id, _body(request))
 
 

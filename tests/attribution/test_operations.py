@@ -176,3 +176,9 @@ def test_it_lets_the_payers_own_client_edit_any_list(client, data, in_tenant):
     assert response.status_code == 200, response.content
     with in_tenant(data):
         assert AttributionChange.objects.get().actor.startswith("payer client ")
+
+
+def test_a_payer_to_payer_client_cannot_use_the_atr_operations(client, data):
+    scope = "system/*.read system/*.write http://hl7.org/fhir/us/davinci-hrex/OperationDefinition/member-match"
+    fhir = Fhir(client, "acme", mint_token(data, scope).token)
+    assert fhir.operation("Group/atr-a/$attribution-status", patientReference=ref("Patient/p1")).status_code == 403
