@@ -128,12 +128,15 @@ def wipe_fhir_data(tenant):
 
 def create_reset_job(tenant, *, user=None):
     """Queue a reset of the payer's data unless one is already queued or running; returns (job, created)."""
+    from tenants.provisioning import STALE_AFTER
+
     with tenant_scope(tenant):
-        running = (
-            TenantJob.objects.filter(kind=TenantJob.Kind.RESET)
-            .filter(Q(status=TenantJob.Status.QUEUED) | Q(status=TenantJob.Status.RUNNING))
-            .first()
+        resets = TenantJob.objects.filter(kind=TenantJob.Kind.RESET)
+        # A running reset whose worker stopped reporting died with it; let a new one start.
+        resets.filter(status=TenantJob.Status.RUNNING, heartbeat_at__lt=timezone.now() - STALE_AFTER).update(
+            status=TenantJob.Status.FAILED, error="The worker stopped reporting.", finished_at=timezone.now()
         )
+        running = resets.filter(Q(status=TenantJob.Status.QUEUED) | Q(status=TenantJob.Status.RUNNING)).first()
         if running is not None:
             return running, False
         members, seed = seed_of(tenant)

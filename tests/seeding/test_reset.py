@@ -79,6 +79,22 @@ def test_it_runs_one_reset_at_a_time(provisioned):
         assert TenantJob.objects.get(pk=first.pk).status == TenantJob.Status.SUCCEEDED
 
 
+def test_it_replaces_a_reset_whose_worker_died(provisioned):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dead, _ = populate.create_reset_job(provisioned)
+    with tenant_scope(provisioned):
+        TenantJob.objects.filter(pk=dead.pk).update(
+            status=TenantJob.Status.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
+        )
+    fresh, created = populate.create_reset_job(provisioned)
+    assert created and fresh.pk != dead.pk
+    with tenant_scope(provisioned):
+        assert TenantJob.objects.get(pk=dead.pk).status == TenantJob.Status.FAILED
+
+
 def test_it_records_a_failed_reset(provisioned, monkeypatch):
     job, _ = populate.create_reset_job(provisioned)
 
