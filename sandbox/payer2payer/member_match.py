@@ -14,7 +14,6 @@ matches, consent constraint); a 422 never names a member.
 import json
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.utils import timezone
 
 from sandbox.fhirstore import indexing, store
@@ -421,18 +420,28 @@ def member_identifier(patient, patient_id):
     return out
 
 
-def _store_consent(request, patient_id, application):
-    """Keep the Consent, pointed at the local member and tagged with the client (HRex mm-13)."""
-    consent = {k: v for k, v in request.consent.items() if k not in ("id", "meta", "text")}
-    consent["patient"] = {"reference": f"Patient/{patient_id}"}
-    consent["performer"] = [{"reference": f"Patient/{patient_id}"}]
-    client_id = application.client_id if application is not None else "dashboard"
-    consent["identifier"] = [{"system": MATCH_SOURCE_SYSTEM, "value": client_id}]
-    try:
-        stored, _ = store.create("Consent", consent)
-    except FhirError:
-        # A consent whose other elements do not validate still decided the match.
+def store_consent(match):
+    """
+    Write a matched member's accepted Consent into the payer's store, pointed at the local
+    member and tagged with the client (HRex mm-13), and link it from the match. Runs after the
+    match commits (tasks.store_consent_task), so that $member-match answers without paying for
+    a FHIR write and its search index.
+    """
+    if not match.consent:
         return ""
+    consent = {k: v for k, v in match.consent.items() if k not in ("id", "meta", "text", "contained")}
+    consent["patient"] = {"reference": f"Patient/{match.patient_id}"}
+    consent["performer"] = [{"reference": f"Patient/{match.patient_id}"}]
+    consent["identifier"] = [{"system": MATCH_SOURCE_SYSTEM, "value": match.application.client_id}]
+    try:
+        if match.consent_id:
+            stored, _ = store.update("Consent", match.consent_id, {**consent, "id": match.consent_id})
+        else:
+            stored, _ = store.create("Consent", consent)
+    except FhirError:
+        # A consent whose other elements do not validate still decided the match; it stays on the row.
+        return ""
+    MatchedMember.objects.filter(pk=match.pk).update(consent_id=stored.fhir_id)
     return stored.fhir_id
 
 
@@ -464,23 +473,31 @@ def record_match(request, result, application):
     """Store the Consent and remember that `application` may read this member (within it)."""
     if application is None:
         return None
-    consent_id = _store_consent(request, result.patient_id, application) if request.consent else ""
+    from sandbox.payer2payer.tasks import store_consent_task
+
     start, end = consent_period(request.consent) if request.consent else (None, None)
     now = timezone.now()
-    row, _ = MatchedMember.objects.update_or_create(
-        application=application,
-        patient_id=result.patient_id,
-        defaults={
-            "member_identifier": result.identifier.get("value", ""),
-            "policy": result.policy,
-            "consent_start": start,
-            "consent_end": end,
-            "consent_id": consent_id,
-            "coverage_to_link": request.coverage_to_link,
-            "updated_at": now,
-            "revoked_at": None,
-        },
-    )
+    fields = {
+        "member_identifier": result.identifier.get("value", ""),
+        "policy": result.policy,
+        "consent_start": start,
+        "consent_end": end,
+        "consent": request.consent,
+        "coverage_to_link": request.coverage_to_link,
+        "updated_at": now,
+        "revoked_at": None,
+    }
+    # Two statements rather than update_or_create's lock, savepoint and write: this is the
+    # hot path of $member-match (bench/member_match.py).
+    existing = MatchedMember.objects.filter(application=application, patient_id=result.patient_id)
+    pk = existing.values_list("pk", flat=True).first()
+    if pk is not None:
+        MatchedMember.objects.filter(pk=pk).update(**fields)
+        row = MatchedMember(pk=pk, tenant_id=application.tenant_id, application=application, **fields)
+    else:
+        row = MatchedMember.objects.create(application=application, patient_id=result.patient_id, **fields)
+    if request.consent:
+        store_consent_task.delay_on_commit(row.tenant_id, row.pk)
     return row
 
 
@@ -499,7 +516,7 @@ def member_match(tenant, parameters, application=None):
     """
     request = parse(parameters)
     config = ExchangeSettings.for_tenant(tenant)
-    with transaction.atomic():
-        result = match_one(config, request, application)
-        record_match(request, result, application)
+    # Callers run it inside the payer's tenant_scope, which is one transaction already.
+    result = match_one(config, request, application)
+    record_match(request, result, application)
     return response_parameters(tenant, result), result.warnings

@@ -50,8 +50,16 @@ class ExchangeSettings(TenantOwned):
 
     @classmethod
     def for_tenant(cls, tenant):
-        from tenants.context import tenant_scope
+        from django.db import connection
 
+        from tenants.context import current_tenant, tenant_scope
+
+        active = current_tenant()
+        if active is not None and active.pk == tenant.pk and connection.in_atomic_block:
+            # Already inside the payer's scope (a request under /t/<slug>/): no savepoint needed.
+            row = cls.unscoped.filter(tenant=tenant).first()
+            if row is not None:
+                return row
         # Its own scope: portal pages call it outside one, and PostgreSQL RLS needs it.
         with tenant_scope(tenant):
             row = cls.unscoped.filter(tenant=tenant).first()
@@ -78,6 +86,8 @@ class MatchedMember(TenantOwned):
     policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.REGULAR)
     consent_start = models.DateTimeField(null=True, blank=True)
     consent_end = models.DateTimeField(null=True, blank=True)
+    # The Consent as accepted (authoritative), and the FHIR Consent written from it after commit.
+    consent = models.JSONField(null=True, blank=True)
     consent_id = models.CharField(max_length=64, blank=True, help_text="The stored Consent resource")
     coverage_to_link = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

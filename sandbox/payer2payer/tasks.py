@@ -18,3 +18,16 @@ def run_bulk_match_task(self, tenant_id, job_id):
     from sandbox.payer2payer import bulk_member_match
 
     bulk_member_match.run_job(Tenant.objects.get(pk=tenant_id), job_id)
+
+
+@shared_task(base=TenantTask, bind=True)
+def store_consent_task(self, tenant_id, match_id):
+    """Write a matched member's Consent into the store (payer2payer.member_match.store_consent)."""
+    from sandbox.payer2payer import member_match
+    from sandbox.payer2payer.models import MatchedMember
+    from tenants.context import tenant_scope
+
+    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+        match = MatchedMember.objects.select_related("application").filter(pk=match_id).first()
+        if match is not None:
+            member_match.store_consent(match)

@@ -43,13 +43,16 @@ def _issue(response):
     return body["issue"][0]
 
 
-def test_it_matches_the_hrex_example_and_answers_member_identifier_only(p2p, seeded):
+def test_it_matches_the_hrex_example_and_answers_member_identifier_only(
+    p2p, seeded, django_capture_on_commit_callbacks
+):
     api, application = p2p
     request = example("hrex-1.0.0_Parameters-member-match-in.json")
     patient_id = _add_example_member(seeded, request)
     _settings(seeded, enforce_consent_period=False)  # the example's consent ran in January 2022
 
-    response = api.match(request)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.match(request)
 
     assert response.status_code == 200, response.content
     body = response.json()
