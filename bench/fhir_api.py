@@ -263,6 +263,52 @@ def measure(label, port, token, slug, sizes, clients, duration):
     return results
 
 
+def sql_costs(tenant, sizes, samples=200):
+    """
+    Median planning + execution time (ms, from EXPLAIN ANALYZE) of the store's own SQL per
+    scenario: the part of a request that depends on the data size, free of HTTP, Python and
+    machine-load noise.
+    """
+    from django.db import connection, reset_queries
+
+    from sandbox.fhirstore import search, store
+    from tenants.context import tenant_scope
+
+    rng = random.Random(7)
+    patients = sizes["Patient"]
+    calls = {
+        "read": lambda: store.read("ExplanationOfBenefit", f"eob-{rng.randrange(sizes['ExplanationOfBenefit'])}"),
+        "search-token": lambda: search.search("Patient", f"identifier=M{rng.randrange(patients):08d}"),
+        "search-reference": lambda: search.search(
+            "ExplanationOfBenefit", f"patient=Patient/pat-{rng.randrange(patients)}"
+        ),
+        "search-revinclude": lambda: search.search(
+            "ExplanationOfBenefit", f"patient=Patient/pat-{rng.randrange(patients)}&_revinclude=Provenance:target"
+        ),
+    }
+    costs = {}
+    connection.force_debug_cursor = True
+    try:
+        for name, call in calls.items():
+            totals = []
+            for _ in range(samples):
+                with tenant_scope(tenant):
+                    reset_queries()
+                    call()
+                    statements = [q["sql"] for q in connection.queries if "fhirstore_" in q["sql"]]
+                    total = 0.0
+                    with connection.cursor() as cursor:
+                        for sql in statements:
+                            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+                            plan = cursor.fetchone()[0][0]
+                            total += plan["Planning Time"] + plan["Execution Time"]
+                totals.append(total)
+            costs[name] = statistics.median(totals)
+    finally:
+        connection.force_debug_cursor = False
+    return costs
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=100_000)
@@ -307,10 +353,15 @@ def main():
     finally:
         server.terminate()
         server.wait()
-    print("\nlatency growth, large vs small (p50):")
+    small_sql = sql_costs(tenant_b, small)
+    large_sql = sql_costs(tenant_a, large)
+    print("\nlatency growth, large vs small (HTTP p50, and the store's SQL alone: plan + execute median):")
     for scenario in SCENARIOS[2:]:
         ratio = report["large"][scenario]["p50"] / report["small"][scenario]["p50"]
-        print(f"  {scenario:<20}{ratio:>6.2f}x")
+        print(
+            f"  {scenario:<20}HTTP {ratio:>5.2f}x   SQL {small_sql[scenario]:.3f} ms -> {large_sql[scenario]:.3f} ms"
+            f" ({large_sql[scenario] / small_sql[scenario]:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
