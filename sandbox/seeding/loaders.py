@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.db import reset_queries
+
 from sandbox.fhirstore import store
 from sandbox.fhirstore.errors import FhirError
 from sandbox.fhirstore.models import Resource
@@ -407,6 +409,8 @@ def _write_chunk(chunk):
         if (resource["resourceType"], resource["id"]) in existing:
             store.update(resource["resourceType"], resource["id"], resource)
             updated += 1
+    # With DEBUG on, the connection's query log would otherwise hold every chunk's SQL until the end.
+    reset_queries()
     return created, updated
 
 
