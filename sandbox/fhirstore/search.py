@@ -130,6 +130,8 @@ def _prefix(value, param_code):
 
 
 def _date_q(prefix, value, low_field, high_field, param_code):
+    # An unencoded "+hh:mm" offset arrives as " hh:mm" after form decoding; many clients send it so.
+    value = value.replace(" ", "+")
     try:
         low, high = indexing.date_range(value)
     except ValueError:

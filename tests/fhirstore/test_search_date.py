@@ -78,3 +78,9 @@ def test_it_rejects_bad_dates_and_prefixes(api, encounters, value):
     response = api.get("Encounter", {"date": value})
     assert response.status_code == 400, value
     assert response.json()["issue"][0]["expression"] == ["date"]
+
+
+def test_it_tolerates_an_unencoded_plus_in_offsets(api, encounters):
+    """date=ge2024-03-10T12:00:00+02:00 sent without %2B still means +02:00."""
+    response = api.client.get("/t/acme/fhir/Encounter?date=ge2024-03-10T12:00:00+02:00", **api.headers)
+    assert ids(response) == ["day", "month", "open"]
