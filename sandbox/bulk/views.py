@@ -59,6 +59,13 @@ class KickoffView(FhirView):
                 "Bulk Data export needs a bearer token of a client of this payer (SMART Backend Services).",
                 headers={"WWW-Authenticate": 'Bearer realm="FHIR"'},
             )
+        if caller.kind == "token" and caller.restriction is not None:
+            # A client limited to certain members (payer-to-payer after $member-match) exports
+            # through the operation that applies that limit, never the plain $export.
+            raise access.Forbidden(
+                "This client may read only the data of the members it matched; plain $export would reach "
+                "beyond them. Use Group/[id]/$davinci-data-export on the Group of matched members."
+            )
         readable = sorted(FORMULARY_TYPES) if public else caller.readable_types(request.tenant)
         if readable is not None and not readable:
             raise access.Forbidden("The access token's scopes allow reading no resource type.")

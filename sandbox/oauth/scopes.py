@@ -165,12 +165,38 @@ ADVERTISED = {
 }
 
 
+PERMISSION_WORDS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+
+
+def describe(text):
+    """Plain words for a scope, for the consent page."""
+    if text in ADVERTISED:
+        return ADVERTISED[text]
+    try:
+        scope = parse(text)
+    except InvalidScope:
+        return text
+    if isinstance(scope, str):
+        return text
+    what = "every resource type" if scope.resource_type == "*" else scope.resource_type
+    verbs = ", ".join(PERMISSION_WORDS[p] for p in "cruds" if p in scope.permissions)
+    suffix = f" where {scope.query}" if scope.query else ""
+    return f"{verbs.capitalize()} {what}{suffix} ({scope.context}-level, {text})"
+
+
+class _Described(dict):
+    # DOT's consent page looks every requested scope up in get_all_scopes(); any valid SMART
+    # scope may be requested, so describe the ones not advertised instead of failing.
+    def __missing__(self, key):
+        return describe(key)
+
+
 class SmartScopes(BaseScopes):
     """django-oauth-toolkit scopes backend: every well-formed SMART scope is acceptable;
     which ones a client gets is decided by the validator against its registration."""
 
     def get_all_scopes(self):
-        return dict(ADVERTISED)
+        return _Described(ADVERTISED)
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs):
         return list(ADVERTISED)

@@ -154,3 +154,22 @@ def test_it_does_not_redeem_another_payers_code(client, tenant, other_tenant, ap
         HTTP_AUTHORIZATION=_basic(beta_app),
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.django_db
+def test_it_describes_scopes_it_does_not_advertise_on_the_consent_page(client, tenant, make_client, provider_user):
+    """A provider may ask for any valid SMART scope, e.g. user/Group.u to reconcile attribution lists."""
+    app = make_client(
+        tenant,
+        authorization_grant_type="authorization-code",
+        redirect_uris=REDIRECT,
+        allowed_scope="user/Group.u user/Group.rs",
+    )
+    client.force_login(provider_user)
+    _, challenge = _pkce()
+    params = _authorize_params(app, challenge, scope="user/Group.u user/Group.rs")
+    page = client.get("/t/acme/oauth/authorize?" + urlencode(params))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Update Group (user-level, user/Group.u)" in text
+    assert "Read, search Group (user-level, user/Group.rs)" in text

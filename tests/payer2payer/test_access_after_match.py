@@ -146,3 +146,13 @@ def test_it_withholds_data_older_than_the_window(p2p, seeded, designed):
         pytest.skip("the seeded member has no data older than five years")
     everything = api.get(f"Patient/{patient_id}/$everything", {"_count": "1000"}).json()
     assert not {tuple(i.split("/")) for i in _ids(everything)} & old
+
+
+def test_it_keeps_a_matched_client_out_of_the_plain_bulk_export(p2p, designed):
+    """Plain $export would reach every member; the client must use $davinci-data-export instead."""
+    api, _ = p2p
+    _matched(api, designed)
+    for path in ("$export", "Patient/$export"):
+        response = api.get(path)
+        assert response.status_code == 403, path
+        assert "$davinci-data-export" in response.json()["issue"][0]["diagnostics"]
