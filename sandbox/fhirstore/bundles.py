@@ -23,7 +23,8 @@ _ALWAYS_KEPT = ("resourceType", "id", "meta")
 _SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
 
-def _subset(content, resource_type, summary, elements):
+def subset(content, resource_type, summary, elements):
+    """The stored JSON cut down for _summary / _elements, tagged SUBSETTED (unchanged when neither)."""
     if not elements and summary in ("", "false"):
         return content
     resource = json.loads(content)
@@ -43,7 +44,7 @@ def _subset(content, resource_type, summary, elements):
 
 
 def _entry(base, row, mode, summary="", elements=()):
-    content = _subset(row.content, row.resource_type, summary, elements)
+    content = subset(row.content, row.resource_type, summary, elements)
     full_url = json.dumps(f"{base}/{row.resource_type}/{row.fhir_id}")
     return f'{{"fullUrl":{full_url},"resource":{content},"search":{{"mode":"{mode}"}}}}'
 

@@ -48,3 +48,14 @@ def test_it_hides_another_tenants_resource(api, other_api, patient):
     """The same id in another tenant is 404 here."""
     other_api.put_resource(patient)
     assert api.get("Patient/p1").status_code == 404
+
+
+def test_it_subsets_with_summary_and_elements(api, patient):
+    """_elements and _summary work on read and mark the result SUBSETTED; bad _summary is 400."""
+    api.put_resource({**patient, "maritalStatus": {"text": "single"}})
+    subset = api.get("Patient/p1", {"_elements": "gender"}).json()
+    assert set(subset) == {"resourceType", "id", "meta", "gender"}
+    assert subset["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    summary = api.get("Patient/p1", {"_summary": "true"}).json()
+    assert "name" in summary and "maritalStatus" not in summary
+    assert api.get("Patient/p1", {"_summary": "count"}).status_code == 400

@@ -46,6 +46,9 @@ class InstanceView(FhirView):
             for name, value in headers.items():
                 response[name] = value
             return response
+        summary, elements = request.GET.get("_summary", ""), request.GET.get("_elements", "")
+        if summary or elements:
+            return raw_response(_subset_for_read(stored, summary, elements), headers=headers)
         return raw_response(stored.content, headers=headers)
 
     def put(self, request, resource_type, fhir_id):
@@ -75,3 +78,13 @@ class VersionView(FhirView):
         self.authorize(request, "vread", resource_type)
         stored = store.vread(resource_type, fhir_id, version_id)
         return raw_response(stored.content, headers=resource_headers(stored))
+
+
+def _subset_for_read(stored, summary, elements):
+    """_summary / _elements on read (FHIR R4 search.html#summary applies to read as well)."""
+    from sandbox.fhirstore.bundles import subset
+    from sandbox.fhirstore.errors import InvalidSearch
+
+    if summary not in ("", "true", "false", "text", "data"):
+        raise InvalidSearch(f"_summary={summary} is not supported on read.", expression="_summary")
+    return subset(stored.content, stored.resource_type, summary, tuple(e for e in elements.split(",") if e))
