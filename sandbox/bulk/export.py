@@ -52,6 +52,7 @@ import json
 import logging
 import os
 import socket
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -541,14 +542,30 @@ def claim(job_id):
         return ExportJob.objects.get(pk=job_id)
 
 
+@contextmanager
+def _reading(tenant):
+    """
+    Where a chunk is read. PostgreSQL: a tenant_scope, for row-level security. SQLite has no
+    RLS, and a tenant_scope there takes the writer lock (transaction_mode IMMEDIATE) for the
+    whole chunk, which would starve every web request while an export runs; WAL readers in
+    autocommit block nobody. The tenant stays active either way (the task activated it).
+    """
+    if connection.vendor == "postgresql":
+        with tenant_scope(tenant):
+            yield
+    else:
+        yield
+
+
 def _save(job, **fields):
     """Store progress and the checkpoint, if this worker still owns the running job."""
     fields["heartbeat_at"] = timezone.now()
-    updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING, attempts=job.attempts).update(
-        **fields
-    )
+    with tenant_scope(require_tenant()):
+        updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING, attempts=job.attempts).update(
+            **fields
+        )
+        status = None if updated else ExportJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
     if not updated:
-        status = ExportJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
         raise Stop(cancelled=status in (None, ExportJob.Status.CANCELLED))
     for name, value in fields.items():
         setattr(job, name, value)
@@ -622,7 +639,7 @@ def _build(job, state, writer):
     chunk = settings.EXPORT_CHUNK_IDS
     span = max(state["hi"] - state["lo"] + 1, 1)
     while state["phase"] == "rows":
-        with tenant_scope(tenant):
+        with _reading(tenant):
             if state["next"] > state["hi"]:
                 state["phase"] = "referenced"
             else:
@@ -640,7 +657,7 @@ def _build(job, state, writer):
                 message="Exporting resources",
             )
     while state["phase"] == "organized":
-        with tenant_scope(tenant):
+        with _reading(tenant):
             batch, state["next"] = _member_batch(state)
             if batch:
                 write_blocks(job, batch, writer, elements)
@@ -659,7 +676,7 @@ def _build(job, state, writer):
                 message="Exporting patients",
             )
     if state["phase"] == "referenced":
-        with tenant_scope(tenant):
+        with _reading(tenant):
             qs = referenced_queryset(job, members)
             if qs is not None:
                 stream_rows(qs, writer, elements)
@@ -667,7 +684,7 @@ def _build(job, state, writer):
             state["parts"] = writer.checkpoint()
             _save(job, state=state, progress=95, resources_written=writer.lines, message="Referenced resources")
     if state["phase"] == "deleted":
-        with tenant_scope(tenant):
+        with _reading(tenant):
             if job.params.get("_since"):
                 _write_deleted(job, members, writer)
             state["phase"] = "done"
