@@ -1,8 +1,9 @@
 """URLconf for everything under /t/<slug>/ (set by tenants.middleware.TenantPathMiddleware)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from sandbox.attribution.dashboard import provider_portal
+from sandbox.fhirstore.views import SystemView
 from sandbox.oauth.views import smart_configuration
 from tenants.views import tenant_home
 
@@ -16,5 +17,7 @@ urlpatterns = [
     path("fhir/", include("sandbox.formulary.operation_urls")),
     path("fhir/", include("sandbox.payer2payer.operation_urls")),
     path("fhir/", include("sandbox.fhirstore.urls")),
+    # The base without its slash: a redirect would lose a POSTed batch or transaction body.
+    re_path(r"^fhir$", SystemView.as_view()),
     path("bulk/", include("sandbox.bulk.urls")),
 ]

@@ -54,12 +54,15 @@ def tenant_scope(tenant):
 
     token = activate(tenant)
     try:
+        # The outermost scope's setting ends with its transaction; only a nested scope has a
+        # previous value to remember and put back (saving two statements per request).
+        nested = connection.in_atomic_block
         with transaction.atomic():
-            previous = rls.set_tenant(connection, tenant.pk)
+            previous = rls.set_tenant(connection, tenant.pk, remember=nested)
             yield tenant
             # Inside an outer transaction the setting would outlive this block. A block that
             # raised or was marked for rollback is rolled back, and the setting with it.
-            if not connection.needs_rollback:
+            if nested and not connection.needs_rollback:
                 rls.restore(connection, previous)
     finally:
         deactivate(token)

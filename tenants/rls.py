@@ -44,11 +44,11 @@ def _set(conn, name, value):
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
-def set_tenant(conn, tenant_id):
-    """Name the tenant for the current transaction; returns the previous value."""
+def set_tenant(conn, tenant_id, *, remember=True):
+    """Name the tenant for the current transaction; returns the previous value (with remember)."""
     if not is_postgres(conn):
         return None
-    previous = _get(conn, TENANT_SETTING)
+    previous = _get(conn, TENANT_SETTING) if remember else None
     _set(conn, TENANT_SETTING, str(tenant_id))
     return previous
 

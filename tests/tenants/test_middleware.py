@@ -83,3 +83,14 @@ def test_it_rolls_back_what_a_failing_tenant_request_wrote(client, tenant, setti
     assert client.get("/t/acme/write-then-fail").status_code == 500
     with tenant_scope(tenant):
         assert not TenantJob.objects.filter(message="half-done").exists()
+
+
+@pytest.mark.django_db
+def test_it_takes_a_transaction_posted_to_the_base_without_a_slash(member_client, tenant):
+    """No redirect (which would drop the body) and no 500 from APPEND_SLASH."""
+    import json
+
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": []}
+    response = member_client.post("/t/acme/fhir", json.dumps(bundle), content_type="application/fhir+json")
+    assert response.status_code == 200, response.content
+    assert response.json()["type"] == "batch-response"
