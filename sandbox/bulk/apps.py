@@ -9,6 +9,7 @@ class BulkConfig(AppConfig):
     verbose_name = "Bulk Data export"
 
     def ready(self):
+        from sandbox.bulk import checks  # noqa: F401  (registers the system checks)
         from sandbox.fhirstore import capability
 
         # Inferno checks name "export" and these canonicals at each level (spec §1.7, §8 B.2).
