@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "oauth2_provider",
     "sandbox",
     "tenants",
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
     "sandbox.attribution",
     "sandbox.payer2payer",
     "sandbox.formulary",
+    "sandbox.api",
 ]
 
 MIDDLEWARE = [
@@ -207,9 +210,21 @@ OAUTH2_PROVIDER = {
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
 }
 
+# The management API (/api/v1/): personal API tokens first, so an anonymous call gets 401 with
+# a WWW-Authenticate challenge; the dashboard session works too.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Connectathon payer sandbox management API",
+    "DESCRIPTION": "Create payers, mint tokens, register participants and run payer-to-payer exchanges.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 # FHIR API limits: request bodies above FHIR_MAX_BODY_BYTES get 413; searches page by

@@ -5,6 +5,7 @@ from tenants import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/api-token/", views.api_token, name="api-token"),
     path("payers/new/", views.payer_create, name="payer-create"),
     path("payers/<slug:slug>/", views.payer_detail, name="payer-detail"),
     path("payers/<slug:slug>/progress/", views.payer_progress, name="payer-progress"),

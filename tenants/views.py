@@ -171,3 +171,17 @@ def tenant_home(request):
     return JsonResponse(
         {"name": tenant.name, "slug": tenant.slug, "pdexVersion": tenant.pdex_version, **tenant.endpoints()}
     )
+
+
+@login_required
+def api_token(request):
+    """The user's personal token for the management API (/api/v1/); POST makes a new one."""
+    from rest_framework.authtoken.models import Token
+
+    if request.method == "POST":
+        Token.objects.filter(user=request.user).delete()
+        Token.objects.create(user=request.user)
+        messages.success(request, "A new API token was made; the old one no longer works.")
+        return redirect("api-token")
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "tenants/api_token.html", {"token": token})
