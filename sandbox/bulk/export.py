@@ -37,8 +37,9 @@ transaction each; no ORDER BY. Only `_elements` parses JSON.
 
 Semantics worth knowing (Bulk Data §1.7 "what to document"):
 - transactionTime is the kick-off time; rows changed after it are left for the next `_since`.
-- `_since` keeps rows changed after it, `_until` rows changed before it. Group exports do not
-  add older data of members who joined after `_since`. Referenced resources are included
+- `_since` keeps rows changed after it, `_until` rows changed before it. In a Group export,
+  members who joined after `_since` (absent from the Group's version current then, or with a
+  member.period starting later) get their whole history. Referenced resources are included
   whatever their date.
 - Files hold at most EXPORT_FILE_MAX_LINES lines and EXPORT_FILE_MAX_BYTES bytes.
 - `deleted` (only with `_since`) lists transaction Bundles of DELETE entries, at most
@@ -133,9 +134,9 @@ def _resolve_types(level, params, types_allowed, issues, lenient):
     return kept
 
 
-def group_members(group_id):
+def group_members(group_id, group=None):
     """Patient ids of a Group's active members (Group.member.entity, inactive ones skipped)."""
-    group = store.read("Group", group_id).as_dict()
+    group = group if group is not None else store.read("Group", group_id).as_dict()
     members = []
     bases = store.local_bases()
     for member in group.get("member") or []:
@@ -257,9 +258,36 @@ def _members(job):
     return members
 
 
-def _time_filter(qs, job):
+def joined_since(job, members):
+    """
+    Group members who joined after _since: not in the Group's version current at _since (or
+    the group did not exist then), or whose member.period starts after it. Their whole
+    history is exported, as Bulk Data §1.3 allows and Provider Access needs.
+    """
+    since = datetime.fromisoformat(job.params["_since"])
+    then = (
+        ResourceVersion.objects.filter(resource_type="Group", fhir_id=job.group_id, last_updated__lte=since)
+        .order_by("-version_id")
+        .only("content", "deleted")
+        .first()
+    )
+    before = set() if then is None or then.deleted else set(group_members(job.group_id, json.loads(then.content)))
+    current = store.read("Group", job.group_id).as_dict()
+    for member in current.get("member") or []:
+        start = ((member or {}).get("period") or {}).get("start") if isinstance(member, dict) else None
+        reference = ((member or {}).get("entity") or {}).get("reference", "")
+        if start and reference.startswith("Patient/"):
+            try:
+                if indexing.date_range(start)[0] > since:
+                    before.discard(reference.removeprefix("Patient/"))
+            except ValueError:
+                continue
+    return [m for m in members if m not in before]
+
+
+def _time_filter(qs, job, since=True):
     qs = qs.filter(last_updated__lte=job.transaction_time)
-    if job.params.get("_since"):
+    if since and job.params.get("_since"):
         qs = qs.filter(last_updated__gt=datetime.fromisoformat(job.params["_since"]))
     if job.params.get("_until"):
         qs = qs.filter(last_updated__lt=datetime.fromisoformat(job.params["_until"]))
@@ -286,6 +314,15 @@ def _type_filter_q(types, type_filters):
 
 
 def _compartment(job, members):
+    new = set(getattr(job, "new_members", None) or ())
+    if new and members is not None:
+        # Members who joined after _since: their whole history; the others: changes only.
+        since = datetime.fromisoformat(job.params["_since"])
+        old = [m for m in members if m not in new]
+        qs = _time_filter(Resource.objects.filter(deleted=False), job, since=False)
+        return qs.filter(
+            Q(patient_id__in=old, last_updated__gt=since) | Q(patient_id__in=[m for m in members if m in new])
+        )
     qs = _time_filter(Resource.objects.filter(deleted=False), job)
     if job.level == "system":
         return qs
@@ -443,8 +480,7 @@ def write_blocks(job, batch, writer, elements):
     types = job.params.get("types")
     if types is not None:
         types = [t for t in types if t not in REFERENCED_TYPES]
-    qs = _time_filter(Resource.objects.filter(deleted=False, patient_id__in=batch), job)
-    qs = qs.filter(_type_filter_q(types, job.params.get("_typeFilter") or {}))
+    qs = _compartment(job, batch).filter(_type_filter_q(types, job.params.get("_typeFilter") or {}))
     common = elements.get("*")
     blocks = {}
     for patient_id, resource_type, line in _compartment_lines(qs):
@@ -589,6 +625,8 @@ def run_export(job_id):
         if not state:
             with tenant_scope(tenant):
                 members = _members(job) if job.level != "system" else None
+                new_members = joined_since(job, members) if job.level == "group" and job.params.get("_since") else []
+                job.new_members = new_members
                 if job.params.get("organizeOutputBy"):
                     state = {"phase": "organized", "next": 0, "lo": 0, "hi": 0, "members": members}
                     if members is None:
@@ -599,7 +637,7 @@ def run_export(job_id):
                     bounds = rows_queryset(job, members).aggregate(lo=Min("pk"), hi=Max("pk"))
                     state = {"phase": "rows", "next": bounds["lo"] or 0, "hi": bounds["hi"] or -1, "members": members}
                     state["lo"] = state["next"]
-                state["parts"] = []
+                state["parts"], state["new_members"] = [], new_members
                 _save(job, state=state, message="Started")
         writer = PartWriter(
             directory,
@@ -636,6 +674,7 @@ def _build(job, state, writer):
     tenant = require_tenant()
     elements = _elements_map(job.params.get("_elements") or [])
     members = state.get("members")
+    job.new_members = state.get("new_members") or []
     chunk = settings.EXPORT_CHUNK_IDS
     span = max(state["hi"] - state["lo"] + 1, 1)
     while state["phase"] == "rows":

@@ -190,3 +190,26 @@ def test_it_organizes_every_patient_at_patient_level(bulk, data):
 def test_it_refuses_organize_output_by_at_system_level(bulk, data, queued):
     """organizeOutputBy is for Patient and Group exports here."""
     assert bulk.kickoff("$export", {"organizeOutputBy": "Patient"}).status_code == 400
+
+
+def test_it_exports_the_whole_history_of_members_who_joined_after_since(bulk, data):
+    """Group export with _since: a member added later gets everything, the others only changes."""
+    since = touch_later(data)
+    with tenant_scope(data):
+        group = store.read("Group", "g1").as_dict()
+        group["member"].append({"entity": {"reference": "Patient/p2"}})
+        store.update("Group", "g1", group)
+    out = bulk.export("Group/g1/$export", {"_since": instant(since), "_type": "Patient,Coverage,Observation"})
+    assert ids(out["Patient"]) == ["p1", "p2"]
+    assert ids(out["Coverage"]) == ["cov-p2"] and ids(out["Observation"]) == ["obs-p2"]
+
+
+def test_it_counts_a_member_period_starting_after_since_as_new(bulk, data):
+    """member.period.start after _since marks a member as joined later (ATR attribution periods)."""
+    since = touch_later(data)
+    with tenant_scope(data):
+        group = store.read("Group", "g1").as_dict()
+        group["member"][0]["period"] = {"start": instant(timezone.now())}
+        store.update("Group", "g1", group)
+    out = bulk.export("Group/g1/$export", {"_since": instant(since), "_type": "Coverage"})
+    assert ids(out["Coverage"]) == ["cov-p0"]
