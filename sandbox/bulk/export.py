@@ -37,10 +37,10 @@ transaction each; no ORDER BY. Only `_elements` parses JSON.
 
 Semantics worth knowing (Bulk Data §1.7 "what to document"):
 - transactionTime is the kick-off time; rows changed after it are left for the next `_since`.
-- `_since` keeps rows changed after it, `_until` rows changed before it. In a Group export,
-  members who joined after `_since` (absent from the Group's version current then, or with a
-  member.period starting later) get their whole history. Referenced resources are included
-  whatever their date.
+- `_since` keeps rows changed after it, `_until` rows changed before it. In a plain
+  Group/[id]/$export (start_export(new_member_history=True)), members who joined after
+  `_since` (absent from the Group's version current then, or with a member.period starting
+  later) get their whole history. Referenced resources are included whatever their date.
 - Files hold at most EXPORT_FILE_MAX_LINES lines and EXPORT_FILE_MAX_BYTES bytes.
 - `deleted` (only with `_since`) lists transaction Bundles of DELETE entries, at most
   DELETED_PER_BUNDLE per line.
@@ -162,13 +162,17 @@ def start_export(
     lenient=False,
     issues=(),
     operation="export",
+    new_member_history=False,
 ):
     """
     Create an export job and queue it (Bulk Data §1 kick-off); returns the ExportJob.
 
     Run inside the tenant's scope (a request under /t/<slug>/ is). Raises FhirError (400,
     403, 404) for what cannot be exported; with `lenient`, ignores what it can and records
-    an issue for the manifest's error file instead (§1.4). See the module docstring.
+    an issue for the manifest's error file instead (§1.4). `new_member_history`: with
+    `_since`, members who joined the group later get their whole history (plain
+    Group/[id]/$export does this; a changes-only delta operation leaves it off). See the
+    module docstring.
     """
     from sandbox.bulk.tasks import run_export_task
 
@@ -219,6 +223,7 @@ def start_export(
             **params,
             "restrict_patients": list(patient_ids) if patient_ids is not None else None,
             "member_filter": member_filter,
+            "new_member_history": bool(new_member_history),
         },
         issues=issues,
         transaction_time=_ms(now),
@@ -625,7 +630,9 @@ def run_export(job_id):
         if not state:
             with tenant_scope(tenant):
                 members = _members(job) if job.level != "system" else None
-                new_members = joined_since(job, members) if job.level == "group" and job.params.get("_since") else []
+                new_members = []
+                if job.level == "group" and job.params.get("_since") and job.params.get("new_member_history"):
+                    new_members = joined_since(job, members)
                 job.new_members = new_members
                 if job.params.get("organizeOutputBy"):
                     state = {"phase": "organized", "next": 0, "lo": 0, "hi": 0, "members": members}

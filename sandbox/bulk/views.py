@@ -89,6 +89,7 @@ class KickoffView(FhirView):
             types_allowed=readable,
             lenient=lenient,
             issues=issues,
+            new_member_history=self.level == "group",
         )
         return export.kickoff_response(request, job)
 
