@@ -21,14 +21,11 @@ Data mix per 10 resources: 2 Patients, 6 ExplanationOfBenefits (3 per patient), 
 """
 
 import argparse
-import http.client
 import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -37,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 
 import django  # noqa: E402
+
+from bench.harness import drive, percentile, start_gunicorn  # noqa: E402
 
 django.setup()
 
@@ -146,34 +145,9 @@ def setup_tenants():
 
 
 def start_server(port, workers, threads):
-    env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR"}
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "bench.fhir_api:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--log-level",
-        "warning",
-        "--keep-alive",
-        "30",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    for _ in range(100):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/bench/trivial/")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(
+        "bench.fhir_api:application", port, workers=workers, threads=threads, ready_path="/bench/trivial/"
+    )
 
 
 def paths(scenario, slug, sizes, rng):
@@ -196,47 +170,19 @@ def paths(scenario, slug, sizes, rng):
 
 def run(port, token, slug, scenario, sizes, clients, duration):
     """(latencies in ms, requests/s, errors) for one scenario."""
-    latencies, errors = [], []
-    lock = threading.Lock()
-    deadline = time.perf_counter() + duration
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
 
-    def client(seed):
-        rng = random.Random(seed)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
-        mine = []
-        while time.perf_counter() < deadline:
-            url = paths(scenario, slug, sizes, rng)
-            started = time.perf_counter()
-            try:
-                connection.request("GET", url, headers=headers)
-                response = connection.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                errors.append(repr(exc))
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                continue
-            mine.append((time.perf_counter() - started) * 1000)
-            if response.status != EXPECTED_STATUS.get(scenario, 200):
-                errors.append(f"{response.status} {url} {body[:200]!r}")
-            elif scenario.startswith("search") and not json.loads(body).get("entry"):
-                errors.append(f"empty result for {url}")
-        with lock:
-            latencies.extend(mine)
+    def make_request(rng):
+        return "GET", paths(scenario, slug, sizes, rng), None, headers
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    return latencies, len(latencies) / elapsed, errors
+    def check(status, url, body):
+        if status != EXPECTED_STATUS.get(scenario, 200):
+            return f"{status} {url} {body[:200]!r}"
+        if scenario.startswith("search") and not json.loads(body).get("entry"):
+            return f"empty result for {url}"
+        return None
 
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+    return drive(port, clients, duration, make_request, check)
 
 
 def measure(label, port, token, slug, sizes, clients, duration):

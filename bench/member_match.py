@@ -20,14 +20,11 @@ lookup returns a handful of candidates, as with real member files.
 """
 
 import argparse
-import http.client
 import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -37,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 
 import django  # noqa: E402
+
+from bench.harness import drive, percentile, start_gunicorn  # noqa: E402
 
 django.setup()
 
@@ -171,79 +170,31 @@ def setup_tenants():
 
 
 def start_server(port, workers, threads):
-    env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING"}
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
+    return start_gunicorn(
         "sandbox.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--log-level",
-        "warning",
-        "--keep-alive",
-        "30",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    for _ in range(100):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/t/mm-small/fhir/metadata")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("gunicorn did not start")
+        port,
+        workers=workers,
+        threads=threads,
+        ready_path="/t/mm-small/fhir/metadata",
+        log_level="WARNING",
+    )
 
 
 def run(port, token, slug, members, clients, duration):
-    latencies, errors = [], []
-    lock = threading.Lock()
-    deadline = time.perf_counter() + duration
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/fhir+json",
+        "Content-Type": "application/fhir+json",
+    }
+    url = f"/t/{slug}/fhir/Patient/$member-match"
 
-    def client(seed):
-        rng = random.Random(seed)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/fhir+json",
-            "Content-Type": "application/fhir+json",
-        }
-        mine = []
-        while time.perf_counter() < deadline:
-            body = json.dumps(request_body(rng.randrange(members)))
-            started = time.perf_counter()
-            try:
-                connection.request("POST", f"/t/{slug}/fhir/Patient/$member-match", body=body, headers=headers)
-                response = connection.getresponse()
-                payload = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                errors.append(repr(exc))
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                continue
-            mine.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                errors.append(f"{response.status} {payload[:300]!r}")
-        with lock:
-            latencies.extend(mine)
+    def make_request(rng):
+        return "POST", url, json.dumps(request_body(rng.randrange(members))), headers
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, len(latencies) / (time.perf_counter() - started), errors
+    def check(status, url, body):
+        return f"{status} {body[:300]!r}" if status != 200 else None
 
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+    return drive(port, clients, duration, make_request, check)
 
 
 def main():
