@@ -8,9 +8,11 @@ goes, and SQLite's writer lock is never held for long.
 """
 
 import logging
+import multiprocessing
 import os
 import socket
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 
 from django.apps import apps
 from django.conf import settings
@@ -20,6 +22,7 @@ from django.utils import timezone
 
 from sandbox.environment import env_int
 from sandbox.fhirstore import store
+from sandbox.fhirstore.errors import InvalidResource
 from sandbox.seeding import generator
 from tenants.context import tenant_scope
 from tenants.models import TenantJob
@@ -31,6 +34,8 @@ MAX_MEMBERS = 100_000
 # A few thousand resources per transaction: large enough for COPY to pay off, small enough that
 # a chunk's prepared rows stay a few megabytes.
 CHUNK_RESOURCES = 2000
+# Below this many members, starting a validation process costs more than it saves.
+PARALLEL_VALIDATION_FROM = 200
 
 
 def default_members():
@@ -58,34 +63,80 @@ def seed_tenant(tenant, *, members, seed, report=None, chunk_size=None, validate
     tenant's store; returns a Counter of resources written per type.
 
     report(fraction, message) is called after each chunk with the share of members written.
-    The store must not yet hold any of the generated ids (bulk_load inserts only).
+    The store must not yet hold any of the generated ids (bulk_load inserts only). Every
+    resource is validated before its chunk is written; for large payers the validation runs
+    in a second process, one chunk ahead of the writes.
     """
     chunk_size = chunk_size or CHUNK_RESOURCES
     counts = Counter()
-    pending = []
+    pool = _validation_pool() if validate and members >= PARALLEL_VALIDATION_FROM else None
+    waiting = None  # (future validating a chunk, that chunk, members done, phase)
 
-    def flush():
+    def write(resources, inline_validation):
         with tenant_scope(tenant):
-            store.bulk_load(pending, validate=validate)
-        pending.clear()
+            store.bulk_load(resources, validate=inline_validation)
         # With DEBUG on, Django keeps the last 9,000 queries of a connection, and outside a request
         # nobody clears them: bulk inserts of whole chunks would hold hundreds of megabytes.
         reset_queries()
 
-    done = 0
-    for batch in generator.iter_batches(slug=tenant.slug, name=tenant.name, members=members, seed=seed):
-        pending.extend(batch.resources)
-        counts.update(resource["resourceType"] for resource in batch.resources)
-        done = batch.members_done
-        if len(pending) >= chunk_size:
-            flush()
+    def finish(entry):
+        future, resources, done, phase = entry
+        _raise_problems(future.result())
+        write(resources, False)
+        if report is not None:
+            report(done / members, _message(phase, done, members))
+
+    def flush(resources, done, phase):
+        nonlocal waiting
+        if pool is None:
+            write(resources, validate)
             if report is not None:
-                report(done / members, _message(batch.phase, done, members))
-    if pending:
-        flush()
+                report(done / members, _message(phase, done, members))
+            return
+        from sandbox.seeding.validation import chunk_problems
+
+        submitted = (pool.submit(chunk_problems, resources), resources, done, phase)
+        if waiting is not None:
+            finish(waiting)
+        waiting = submitted
+
+    try:
+        pending = []
+        done, phase = 0, "payer"
+        for batch in generator.iter_batches(slug=tenant.slug, name=tenant.name, members=members, seed=seed):
+            pending.extend(batch.resources)
+            counts.update(resource["resourceType"] for resource in batch.resources)
+            done, phase = batch.members_done, batch.phase
+            if len(pending) >= chunk_size:
+                flush(pending, done, phase)
+                pending = []
+        if pending:
+            flush(pending, done, phase)
+        if waiting is not None:
+            finish(waiting)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if report is not None:
         report(1.0, f"Seeded {members} members ({sum(counts.values())} resources)")
     return counts
+
+
+def _validation_pool():
+    if (os.cpu_count() or 1) < 2:
+        return None
+    # spawn, not fork: the worker may run in a threaded Celery worker, and needs no Django.
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _raise_problems(found):
+    if found:
+        reference, problems = found[0]
+        raise InvalidResource(
+            f"{reference} is not valid FHIR R4 ({len(problems)} problem(s)); "
+            f"{len(found)} invalid resource(s) in its chunk.",
+            issues=[("error", "structure", message, expression) for expression, message in problems],
+        )
 
 
 def _message(phase, done, total):

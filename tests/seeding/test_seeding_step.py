@@ -119,3 +119,38 @@ def test_create_payer_command_seeds_the_requested_members(capsys):
     tenant = Tenant.objects.get(slug="delta")
     with tenant_scope(tenant):
         assert Resource.objects.filter(resource_type="Patient").count() == 7
+
+
+def test_it_validates_in_a_second_process_for_large_payers(tenant, monkeypatch):
+    """The parallel path writes the same data, chunk by chunk, after each chunk is validated."""
+    monkeypatch.setattr(populate, "PARALLEL_VALIDATION_FROM", 4)
+    monkeypatch.setattr(populate, "CHUNK_RESOURCES", 300)
+    reported = []
+    counts = populate.seed_tenant(tenant, members=5, seed=2, report=lambda f, m: reported.append(m))
+    expected = Counter(r["resourceType"] for r in generate_payer(slug="acme", name="Acme Health", members=5, seed=2))
+    assert counts == expected
+    with tenant_scope(tenant):
+        assert Counter(Resource.objects.values_list("resource_type", flat=True)) == expected
+    assert any(m.startswith("Seeding member") for m in reported)
+
+
+def test_it_writes_nothing_invalid_when_validating_in_a_second_process(tenant, monkeypatch):
+    from sandbox.fhirstore.errors import InvalidResource
+    from sandbox.seeding import generator
+
+    original = generator.iter_batches
+
+    def broken(**kwargs):
+        for batch in original(**kwargs):
+            if batch.phase == "members" and batch.members_done == 3:
+                bad = {**batch.resources[0], "birthDate": "not a date"}
+                batch = generator.Batch(batch.phase, batch.members_done, batch.members_total, (bad,))
+            yield batch
+
+    monkeypatch.setattr(populate, "PARALLEL_VALIDATION_FROM", 4)
+    monkeypatch.setattr(populate, "CHUNK_RESOURCES", 100)
+    monkeypatch.setattr(generator, "iter_batches", broken)
+    with pytest.raises(InvalidResource, match="Patient/pat-000003 is not valid FHIR R4"):
+        populate.seed_tenant(tenant, members=5, seed=2)
+    with tenant_scope(tenant):
+        assert not Resource.objects.filter(resource_type="Patient", fhir_id="pat-000003").exists()
