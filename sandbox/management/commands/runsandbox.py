@@ -105,6 +105,11 @@ class Command(BaseCommand):
                     "--without-gossip",
                     "--loglevel",
                     "INFO",
+                    # Embedded beat for the periodic tasks (CELERY_BEAT_SCHEDULE: export pruning);
+                    # production runs `celery -A sandbox beat` once, beside the workers.
+                    "--beat",
+                    "--schedule",
+                    str(settings.DATA_DIR / "celerybeat-schedule"),
                 ],
                 env=public,
             ),
