@@ -10,8 +10,11 @@ seen before (replay cache in the shared Django cache, so every process sees it).
 """
 
 import hashlib
+import ipaddress
 import json
+import socket
 import time
+from urllib.parse import urlsplit
 
 import httpx
 from django.core.cache import cache
@@ -59,12 +62,28 @@ def unverified_claims(assertion):
     return header, claims
 
 
+def _refuse_unsafe_host(url):
+    """A jwks_uri must not make the server fetch link-local addresses (cloud metadata services)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        raise ClientAssertionInvalid(f"The host of the client's jwks_uri {url} does not resolve.") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+            raise ClientAssertionInvalid(
+                f"The client's jwks_uri {url} points at {ip}, which this server will not fetch."
+            )
+
+
 def fetch_jwks(url):
     """The JWKS published at a client's jwks_uri, cached briefly (SMART: not beyond Cache-Control)."""
     key = f"oauth:jwks:{url}"
     cached = cache.get(key)
     if cached is not None:
         return cached
+    _refuse_unsafe_host(url)
     try:
         with httpx.Client(timeout=JWKS_FETCH_TIMEOUT, follow_redirects=False) as client:
             with client.stream("GET", url, headers={"Accept": "application/json"}) as response:

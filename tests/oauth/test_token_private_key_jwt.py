@@ -196,3 +196,12 @@ def test_it_signs_assertions_that_expire_in_the_future():
     key = jwk.JWK.generate(kty="EC", crv="P-384", kid="k")
     claims = json.loads(jwt.JWT(jwt=make_assertion(key, "ES384", client_id="c", aud="a"), key=key).claims)
     assert 200 < claims["exp"] - time.time() <= 240
+
+
+@pytest.mark.django_db
+def test_it_does_not_fetch_a_jwks_uri_on_a_link_local_address(client, tenant, make_client, signing_keys):
+    """A registered jwks_uri cannot make the server reach a cloud metadata service."""
+    url = "http://169.254.169.254/latest/meta-data/jwks.json"
+    app = make_client(tenant, method="private_key_jwt", client_jwks_uri=url)
+    assertion = make_assertion(signing_keys["RS384"], "RS384", client_id=app.client_id, aud=AUD)
+    _refused(_request(client, assertion), "which this server will not fetch")
