@@ -142,6 +142,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 # Processes
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
 SANDBOX_DEMO_PASSWORD = env_secret("SANDBOX_DEMO_PASSWORD", "")
+# Members seeded into a new payer when the form, the API or --members gives none.
+SANDBOX_DEFAULT_MEMBERS = env_int("SANDBOX_DEFAULT_MEMBERS", 100)
 
 # Mutual TLS: where the verified client certificate comes from (tech-notes §1).
 MTLS_SOURCE = env_str("MTLS_SOURCE", "socket")  # "socket" (gunicorn TLS) or "proxy" (nginx header)

@@ -3,6 +3,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.text import slugify
 
+from sandbox.seeding.generator import MIN_MEMBERS
+from sandbox.seeding.populate import MAX_MEMBERS
 from tenants.models import RESERVED_SLUGS, Membership, Tenant, validate_tenant_slug
 
 
@@ -24,9 +26,9 @@ class PayerForm(forms.ModelForm):
     )
     members = forms.IntegerField(
         required=False,
-        min_value=4,
-        max_value=100_000,
-        help_text="Synthetic members to generate, 4 to 100,000 (default: the sandbox's setting).",
+        min_value=MIN_MEMBERS,
+        max_value=MAX_MEMBERS,
+        help_text=f"Synthetic members to generate, {MIN_MEMBERS} to {MAX_MEMBERS:,} (default: the sandbox's setting).",
     )
     seed = forms.IntegerField(
         required=False,

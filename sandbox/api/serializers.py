@@ -1,16 +1,16 @@
 from rest_framework import serializers
 
 from sandbox.oauth import scopes
+from sandbox.seeding.generator import MIN_MEMBERS
+from sandbox.seeding.populate import MAX_MEMBERS
 from tenants.models import Tenant
-
-MAX_MEMBERS = 100_000
 
 
 class PayerSerializer(serializers.Serializer):
     slug = serializers.CharField(max_length=40, required=False, help_text="Suggested from the name when omitted.")
     name = serializers.CharField(max_length=200)
     pdex_version = serializers.ChoiceField(choices=Tenant.PdexVersion.choices, default=Tenant.PdexVersion.V2_0)
-    members = serializers.IntegerField(min_value=4, max_value=MAX_MEMBERS, required=False)
+    members = serializers.IntegerField(min_value=MIN_MEMBERS, max_value=MAX_MEMBERS, required=False)
     seed = serializers.IntegerField(min_value=0, required=False)
 
 

@@ -20,7 +20,6 @@ from django.db import reset_queries
 from django.db.models import Q
 from django.utils import timezone
 
-from sandbox.environment import env_int
 from sandbox.fhirstore import store
 from sandbox.fhirstore.errors import InvalidResource
 from sandbox.seeding import generator
@@ -39,11 +38,8 @@ PARALLEL_VALIDATION_FROM = 200
 
 
 def default_members():
-    """Members a new payer gets when nobody says otherwise (SANDBOX_DEFAULT_MEMBERS, 100)."""
-    configured = getattr(settings, "SANDBOX_DEFAULT_MEMBERS", None)
-    if configured is None:
-        configured = env_int("SANDBOX_DEFAULT_MEMBERS", 100)
-    return int(configured)
+    """Members a new payer gets when nobody says otherwise (settings.SANDBOX_DEFAULT_MEMBERS)."""
+    return settings.SANDBOX_DEFAULT_MEMBERS
 
 
 def seed_parameters(params):

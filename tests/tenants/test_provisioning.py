@@ -156,3 +156,10 @@ def test_create_payer_command_explains_bad_input(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("create_payer", *args)
     assert not Tenant.objects.exists()
+
+
+@pytest.mark.django_db
+def test_create_payer_command_refuses_too_few_members_up_front():
+    with pytest.raises(CommandError, match="--members must be between 4 and"):
+        call_command("create_payer", "tiny-payer", "--members", "3")
+    assert not Tenant.objects.exists()

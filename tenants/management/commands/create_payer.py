@@ -4,6 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from sandbox.seeding.generator import MIN_MEMBERS
+from sandbox.seeding.populate import MAX_MEMBERS
 from tenants import provisioning
 from tenants.models import Tenant, TenantJob
 
@@ -14,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("--name", help="Display name (default: from the slug).")
-        parser.add_argument("--members", type=int, default=None, help="Number of synthetic members to seed.")
+        parser.add_argument(
+            "--members", type=int, default=None, help=f"Synthetic members to seed ({MIN_MEMBERS} to {MAX_MEMBERS})."
+        )
         parser.add_argument("--seed", type=int, default=None, help="Seed of the synthetic data (same seed, same data).")
         parser.add_argument("--owner", help="Username of the owner, who sees the payer on the dashboard.")
         parser.add_argument("--pdex-version", default=Tenant.PdexVersion.V2_0, choices=Tenant.PdexVersion.values)
@@ -25,6 +29,10 @@ class Command(BaseCommand):
             owner_user = get_user_model().objects.filter(username=owner).first()
             if owner_user is None:
                 raise CommandError(f"No user named '{owner}'.")
+        if members is not None and not MIN_MEMBERS <= members <= MAX_MEMBERS:
+            raise CommandError(
+                f"--members must be between {MIN_MEMBERS} and {MAX_MEMBERS} (the designed test members alone are four)."
+            )
         params = {key: value for key, value in (("members", members), ("seed", seed)) if value is not None}
         try:
             tenant, job = provisioning.create_payer(
