@@ -180,6 +180,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Expired exports are deleted, and exports whose worker died are queued again.
     "prune-exports": {"task": "sandbox.bulk.tasks.prune_exports_task", "schedule": 300.0},
+    # Paging snapshots of sorted searches outlive FHIR_SEARCH_SNAPSHOT_TTL only until this runs.
+    "prune-search-snapshots": {"task": "sandbox.fhirstore.tasks.prune_search_snapshots_task", "schedule": 3600.0},
 }
 
 # Bulk Data export (sandbox/bulk): where finished files are kept (a dotted path to an

@@ -2,6 +2,8 @@
 
 from urllib.parse import urlsplit
 
+import pytest
+
 
 def make_patients(api, n, prefix="p"):
     for i in range(n):
@@ -102,3 +104,26 @@ def test_it_expires_and_prunes_sorted_page_links(api, tenant, settings):
     assert "Deleted 1" in out.getvalue()
     with tenant_scope(tenant):
         assert not SearchSnapshot.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_periodic_task_prunes_expired_snapshots_of_every_tenant(tenant, other_tenant, settings):
+    """The beat entry 'prune-search-snapshots' runs this task (settings.CELERY_BEAT_SCHEDULE)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sandbox.fhirstore.models import SearchSnapshot
+    from sandbox.fhirstore.tasks import prune_search_snapshots_task
+    from tenants import rls
+    from tenants.context import tenant_scope
+
+    assert settings.CELERY_BEAT_SCHEDULE["prune-search-snapshots"]["task"] == prune_search_snapshots_task.name
+    expired = timezone.now() - timedelta(seconds=settings.FHIR_SEARCH_SNAPSHOT_TTL + 60)
+    for t in (tenant, other_tenant):
+        with tenant_scope(t):
+            SearchSnapshot.objects.create(resource_type="Patient", query="", ids="", total=0, created_at=expired)
+            SearchSnapshot.objects.create(resource_type="Patient", query="", ids="", total=0)
+    assert prune_search_snapshots_task.apply().get()["deleted"] == 2
+    with rls.bypass():
+        assert SearchSnapshot.unscoped.count() == 2
