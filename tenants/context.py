@@ -68,6 +68,33 @@ def tenant_scope(tenant):
         deactivate(token)
 
 
+@contextmanager
+def request_tenant_scope(slug):
+    """
+    The tenant_scope of one request to /t/<slug>/: yields the Tenant with this slug (None when
+    there is none) with the request's transaction open and, when found, the tenant active.
+
+    Finding the tenant and naming it for row-level security is one statement, so a request pays
+    one round trip for both (tenants.row_lookup.tenant_for_request). Outermost use only.
+    """
+    from tenants import rls, row_lookup
+
+    # Nested only where a test runs requests inside its own transaction: put the outer
+    # setting back afterwards, as tenant_scope does.
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        previous = rls.current_tenant(connection) if nested else None
+        tenant = row_lookup.tenant_for_request(slug)
+        token = activate(tenant) if tenant is not None else None
+        try:
+            yield tenant
+        finally:
+            if token is not None:
+                deactivate(token)
+        if nested and not connection.needs_rollback:
+            rls.restore(connection, previous)
+
+
 def tenant_atomic():
     """A tenant_scope for the tenant that is already active (tasks, services)."""
     return tenant_scope(require_tenant())

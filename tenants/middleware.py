@@ -2,11 +2,12 @@ import json
 import re
 
 from django.conf import settings
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.urls import get_script_prefix, set_script_prefix
 
 from sandbox.fhirstore.outcome import outcome_response
-from tenants.context import tenant_scope
+from tenants.context import request_tenant_scope
 from tenants.models import Tenant
 
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$")
@@ -32,32 +33,29 @@ class TenantPathMiddleware:
             return self.get_response(request)
         slug, rest = match["slug"], match["rest"] or "/"
 
-        tenant = Tenant.objects.filter(slug=slug).first()
-        if tenant is None:
-            return _not_found(rest, f"There is no simulated payer '{slug}' in this sandbox.")
-        if tenant.status != Tenant.Status.READY:
-            return _not_ready(tenant, rest)
+        with request_tenant_scope(slug) as tenant:
+            if tenant is None:
+                return _not_found(rest, f"There is no simulated payer '{slug}' in this sandbox.")
+            if tenant.status != Tenant.Status.READY:
+                return _not_ready(tenant, rest)
 
-        script_name = request.META.get("SCRIPT_NAME", "").rstrip("/") + f"/t/{slug}"
-        old_prefix = get_script_prefix()
-        request.tenant = tenant
-        request.path_info = rest
-        request.META["SCRIPT_NAME"] = script_name
-        request.META["PATH_INFO"] = rest
-        request.urlconf = settings.TENANT_URLCONF
-        set_script_prefix(script_name + "/")
-        try:
-            with tenant_scope(tenant):
+            script_name = request.META.get("SCRIPT_NAME", "").rstrip("/") + f"/t/{slug}"
+            old_prefix = get_script_prefix()
+            request.tenant = tenant
+            request.path_info = rest
+            request.META["SCRIPT_NAME"] = script_name
+            request.META["PATH_INFO"] = rest
+            request.urlconf = settings.TENANT_URLCONF
+            set_script_prefix(script_name + "/")
+            try:
                 response = self.get_response(request)
                 if response.status_code >= 500:
                     # The handler turned an exception into a response inside this block, so
                     # roll back what the failed request wrote.
-                    from django.db import transaction
-
                     transaction.set_rollback(True)
-            return response
-        finally:
-            set_script_prefix(old_prefix)
+                return response
+            finally:
+                set_script_prefix(old_prefix)
 
 
 def _is_fhir(rest):

@@ -53,6 +53,11 @@ def set_tenant(conn, tenant_id, *, remember=True):
     return previous
 
 
+def current_tenant(conn):
+    """The transaction's tenant setting ("" when none), for restore(); None on SQLite."""
+    return _get(conn, TENANT_SETTING) if is_postgres(conn) else None
+
+
 def restore(conn, previous):
     if previous is not None and is_postgres(conn):
         _set(conn, TENANT_SETTING, previous)

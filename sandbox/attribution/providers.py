@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from sandbox.fhirstore import search
 from sandbox.fhirstore.models import Resource
+from tenants import row_lookup
+from tenants.context import require_tenant
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 TIN_SYSTEM = "urn:oid:2.16.840.1.113883.4.4"
@@ -42,13 +44,17 @@ def identify_provider(token):
 
     if token is None:
         return None
+    # Every API request with a token asks this, so the lookups are tenants.row_lookup ones.
+    tenant_id = require_tenant().pk
     if token.user_id is not None:
-        staff = ProviderUser.objects.filter(user_id=token.user_id).first()
+        staff = row_lookup.get(ProviderUser, "tenant_id = %s AND user_id = %s", [tenant_id, token.user_id])
         name = getattr(token.user, "username", str(token.user_id))
         if staff is None:
             return ProviderIdentity("", "", "user", f"user {name}")
         return ProviderIdentity(staff.organization_npi, staff.organization_name, "user", f"user {name}")
-    link = ProviderClient.objects.filter(application_id=token.application_id).first()
+    if token.application_id is None:
+        return None
+    link = row_lookup.get(ProviderClient, "tenant_id = %s AND application_id = %s", [tenant_id, token.application_id])
     if link is None:
         return None
     client_id = getattr(token.application, "client_id", "")

@@ -23,6 +23,7 @@ from sandbox.fhirstore.errors import Conflict, Gone, InvalidResource, NotFound, 
 from sandbox.fhirstore.models import INDEX_MODELS, Resource, ResourceVersion
 from sandbox.fhirstore.resources import structural_problems
 from sandbox.fhirstore.search_parameters import is_served
+from tenants import row_lookup
 from tenants.context import require_tenant
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -192,7 +193,12 @@ def _locked(resource_type, fhir_id):
 def read(resource_type, fhir_id):
     """Current version of a resource; NotFound (404) or Gone (410, deleted)."""
     check_type(resource_type)
-    row = Resource.objects.filter(resource_type=resource_type, fhir_id=fhir_id).first()
+    # The hottest query of the API: SQL written once (tenants.row_lookup), not compiled per call.
+    row = row_lookup.get(
+        Resource,
+        "tenant_id = %s AND resource_type = %s AND fhir_id = %s",
+        [require_tenant().pk, resource_type, fhir_id],
+    )
     if row is None:
         raise NotFound(f"{resource_type}/{fhir_id} does not exist.")
     if row.deleted:
