@@ -14,7 +14,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_gunicorn(app, port, *, workers, threads, ready_path, log_level="ERROR"):
     """gunicorn (gthread) on 127.0.0.1:port serving `app`; returns once `ready_path` answers 200."""
-    env = {**os.environ, "DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": log_level}
+    # An in-memory broker: tasks the measured requests queue (a Consent to store, ...) must not
+    # pile up in var/broker for the next `make run` worker, which uses another database.
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "CONN_MAX_AGE": "600",
+        "LOG_LEVEL": log_level,
+        "CELERY_BROKER_URL": "memory://",
+    }
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         app,

@@ -250,7 +250,10 @@ def _check_local_references(request):
 
 
 def _member_keys(patient_ids):
-    """{patient id: (demographics, identifiers)} over each Patient and all its Coverages."""
+    """
+    {patient id: (demographics, identifiers, Patient)} over each Patient and all its Coverages.
+    `patient_ids` may be a subquery: the candidates and their resources then come in one query.
+    """
     rows = Resource.objects.filter(
         patient_id__in=patient_ids, resource_type__in=("Patient", "Coverage"), deleted=False
     ).values_list("resource_type", "patient_id", "content")
@@ -284,15 +287,12 @@ def find_members(request):
     by_name = SearchString.objects.filter(
         resource_type="Patient", param="family", normalized=indexing.normalize(family)
     ).values("resource_id")
-    candidate_ids = list(
-        SearchDate.objects.filter(
-            resource_type="Patient", param="birthdate", low=low, high=high, resource_id__in=by_name
-        ).values_list("resource__fhir_id", flat=True)[:MAX_CANDIDATES]
-    )
-    if not candidate_ids:
-        return []
+    candidates = SearchDate.objects.filter(
+        resource_type="Patient", param="birthdate", low=low, high=high, resource_id__in=by_name
+    ).values_list("resource__fhir_id", flat=True)[:MAX_CANDIDATES]
+    # One round trip: the candidates are a subquery of the lookup of their Patients and Coverages.
     found = []
-    for patient_id, (demographics, their_ids, patient) in sorted(_member_keys(candidate_ids).items()):
+    for patient_id, (demographics, their_ids, patient) in sorted(_member_keys(candidates).items()):
         if demographics[:3] != wanted[:3]:
             continue
         if wanted[3] and demographics[3] and wanted[3] != demographics[3]:
@@ -487,15 +487,18 @@ def record_match(request, result, application):
         "updated_at": now,
         "revoked_at": None,
     }
-    # Two statements rather than update_or_create's lock, savepoint and write: this is the
-    # hot path of $member-match (bench/member_match.py).
-    existing = MatchedMember.objects.filter(application=application, patient_id=result.patient_id)
-    pk = existing.values_list("pk", flat=True).first()
-    if pk is not None:
-        MatchedMember.objects.filter(pk=pk).update(**fields)
-        row = MatchedMember(pk=pk, tenant_id=application.tenant_id, application=application, **fields)
-    else:
-        row = MatchedMember.objects.create(application=application, patient_id=result.patient_id, **fields)
+    # One upsert rather than update_or_create's lock, savepoint and write: this is the hot path
+    # of $member-match (bench/member_match.py). created_at is set only when the row is new.
+    (row,) = MatchedMember.objects.bulk_create(
+        [
+            MatchedMember(
+                tenant_id=application.tenant_id, application=application, patient_id=result.patient_id, **fields
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["tenant", "application", "patient_id"],
+        update_fields=list(fields),
+    )
     if request.consent:
         store_consent_task.delay_on_commit(row.tenant_id, row.pk)
     return row

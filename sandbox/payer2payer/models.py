@@ -56,8 +56,11 @@ class ExchangeSettings(TenantOwned):
 
         active = current_tenant()
         if active is not None and active.pk == tenant.pk and connection.in_atomic_block:
-            # Already inside the payer's scope (a request under /t/<slug>/): no savepoint needed.
-            row = cls.unscoped.filter(tenant=tenant).first()
+            # Already inside the payer's scope (a request under /t/<slug>/): no savepoint needed,
+            # and SQL written once, as $member-match asks on every request.
+            from tenants import row_lookup
+
+            row = row_lookup.get(cls, "tenant_id = %s", [tenant.pk])
             if row is not None:
                 return row
         # Its own scope: portal pages call it outside one, and PostgreSQL RLS needs it.
