@@ -91,7 +91,13 @@ TEMPLATES = [
 
 # Database: SQLite in WAL mode is the embedded default; PostgreSQL (psycopg 3) in production.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'sandbox.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 0))}
+# Connections are kept for a minute: opening one costs PostgreSQL a process and the request
+# several milliseconds, more than a FHIR read takes (bench/fhir_api.py). Health checks retire
+# a connection the server closed. Nothing outlives a request on them: the tenant setting of
+# row-level security is transaction-local.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
