@@ -12,14 +12,15 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from sandbox.fhirstore import indexing
+from sandbox.fhirstore import indexing, loading
 from sandbox.fhirstore.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed, UnknownType
+from sandbox.fhirstore.loading import instant, render  # noqa: F401 (store.instant is part of the store's API)
 from sandbox.fhirstore.models import INDEX_MODELS, Resource, ResourceVersion
 from sandbox.fhirstore.resources import structural_problems
 from sandbox.fhirstore.search_parameters import is_served
@@ -54,12 +55,6 @@ class StoredResource:
     @classmethod
     def from_row(cls, row):
         return cls(row.resource_type, row.fhir_id, row.version_id, row.last_updated, row.deleted, row.content)
-
-
-def instant(when):
-    """A FHIR instant with millisecond precision, in UTC."""
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def _now():
@@ -121,16 +116,6 @@ def parse_body(resource_type, body, *, fhir_id=None):
             issues=[("error", "structure", message, expression) for expression, message in problems],
         )
     return resource
-
-
-def render(resource, fhir_id, version_id, when):
-    """The JSON text stored and served: id and meta set, other elements as the client sent them."""
-    meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(version_id)
-    meta["lastUpdated"] = instant(when)
-    out = {"resourceType": resource["resourceType"], "id": fhir_id, "meta": meta}
-    out.update((k, v) for k, v in resource.items() if k not in out)
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
 def _reindex(row, resource):
@@ -326,8 +311,6 @@ def bulk_load(resources, *, validate=True):
     yet (IntegrityError otherwise). Returns the number loaded. Run inside tenant_scope, in
     chunks of a few thousand so each transaction stays short.
     """
-    from sandbox.fhirstore import bulk
-
     tenant = require_tenant()
     prepared = []
     when = _now()
@@ -335,12 +318,21 @@ def bulk_load(resources, *, validate=True):
     for resource in resources:
         resource_type = resource.get("resourceType")
         check_type(resource_type)
-        fhir_id = resource.get("id") or str(uuid.uuid4())
         if validate:
             parse_body(resource_type, resource)
-        content = render(resource, fhir_id, 1, when)
-        rows, patient_id = indexing.extract(json.loads(content), bases)
-        prepared.append((resource_type, fhir_id, content, patient_id, rows))
+        prepared.append(loading.prepare(resource, when, bases))
+    return load_prepared(prepared, when)
+
+
+def load_prepared(prepared, when):
+    """
+    Insert rows made by loading.prepare (all stamped `when`) in one transaction, like
+    bulk_load; for callers that prepare elsewhere, such as a seeding worker process.
+    Returns the number loaded. Run inside tenant_scope.
+    """
+    from sandbox.fhirstore import bulk
+
+    tenant = require_tenant()
     if not prepared:
         return 0
     with transaction.atomic():
