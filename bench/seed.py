@@ -1,11 +1,12 @@
 """
-Seeding speed: members/s and resources/s writing a synthetic payer into the store (validation,
-search index and history included), on SQLite and PostgreSQL, and peak memory as the member
+Seeding speed: members/s and resources/s writing a synthetic payer into the store (validation of
+the usual sample, search index and history included), on SQLite and PostgreSQL, and peak memory as the member
 count grows. Prints figures; asserts nothing about time.
 
 Run:
   .venv/bin/python bench/seed.py                       # SQLite, 1,000 and 10,000 members
   .venv/bin/python bench/seed.py --members 1000 --postgres postgres://sandbox@127.0.0.1:5432/seedbench
+  .venv/bin/python bench/seed.py --validate-all ...    # every resource validated with fhir.resources
   .venv/bin/python bench/seed.py --no-validate ...     # without fhir.resources validation, for comparison
 
 Each (database, size) runs in a fresh process on a fresh database, so peak RSS is that run's own.
@@ -32,10 +33,12 @@ def _rss_mb():
     return 0.0
 
 
-def _peak_mb():
+def _peak_mb(who="self"):
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # RUSAGE_CHILDREN: the largest finished child, i.e. the seeding worker process.
+    which = resource.RUSAGE_SELF if who == "self" else resource.RUSAGE_CHILDREN
+    return resource.getrusage(which).ru_maxrss / 1024
 
 
 def run_one(members, seed, validate):
@@ -81,6 +84,7 @@ def run_one(members, seed, validate):
         "resources_per_s": round(total / elapsed),
         "rss_mb_at": {f"{int(k * 100)}%": v for k, v in sorted(marks.items())},
         "peak_rss_mb": round(_peak_mb(), 1),
+        "worker_peak_rss_mb": round(_peak_mb("children"), 1),
         "validate": validate,
     }
 
@@ -109,7 +113,8 @@ def main(argv):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server URL; its database name is replaced")
     parser.add_argument("--sqlite", action="store_true", help="also run on SQLite (the default without --postgres)")
-    parser.add_argument("--no-validate", dest="validate", action="store_false")
+    parser.add_argument("--validate-all", dest="validate", action="store_const", const="all", default="sample")
+    parser.add_argument("--no-validate", dest="validate", action="store_const", const="none")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -131,8 +136,8 @@ def main(argv):
                 else:
                     env["DATABASE_URL"] = _fresh_postgres(args.postgres, f"seedbench_{os.getpid()}")
                 command = [sys.executable, __file__, "--child", "--members", str(members), "--seed", str(args.seed)]
-                if not args.validate:
-                    command.append("--no-validate")
+                if args.validate != "sample":
+                    command.append("--validate-all" if args.validate == "all" else "--no-validate")
                 try:
                     out = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
                 except subprocess.CalledProcessError:
@@ -146,7 +151,8 @@ def main(argv):
                     f"{database:<10} {result['members']:>6} members {result['resources']:>8} resources "
                     f"{result['seconds']:>7.1f} s {result['members_per_s']:>7.1f} members/s "
                     f"{result['resources_per_s']:>6} resources/s  RSS {result['rss_mb_at']}  "
-                    f"peak {result['peak_rss_mb']} MB{'' if result['validate'] else '  (no validation)'}",
+                    f"peak {result['peak_rss_mb']} MB, worker {result['worker_peak_rss_mb']} MB  "
+                    f"(validation: {result['validate']})",
                     flush=True,
                 )
 

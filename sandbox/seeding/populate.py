@@ -2,9 +2,10 @@
 Filling a payer's FHIR store with its synthetic data (the "Seed synthetic data" provisioning
 step) and resetting it back to that data later.
 
-The generator streams one member at a time; resources are written with store.bulk_load in
-chunks, each chunk in its own tenant_scope, so memory stays flat, progress commits as it
-goes, and SQLite's writer lock is never held for long.
+The generator streams one member at a time; sandbox/seeding/chunks.py validates and prepares
+its resources in chunks (in a worker process for large payers), and each chunk is written with
+store.load_prepared in its own tenant_scope, so memory stays flat, progress commits as it goes,
+and SQLite's writer lock is never held for long.
 """
 
 import logging
@@ -12,7 +13,8 @@ import multiprocessing
 import os
 import socket
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
+from queue import Empty
 
 from django.apps import apps
 from django.conf import settings
@@ -22,7 +24,7 @@ from django.utils import timezone
 
 from sandbox.fhirstore import store
 from sandbox.fhirstore.errors import InvalidResource
-from sandbox.seeding import generator
+from sandbox.seeding import chunks, generator
 from tenants.context import tenant_scope
 from tenants.models import TenantJob
 
@@ -33,8 +35,8 @@ MAX_MEMBERS = 100_000
 # A few thousand resources per transaction: large enough for COPY to pay off, small enough that
 # a chunk's prepared rows stay a few megabytes.
 CHUNK_RESOURCES = 2000
-# Below this many members, starting a validation process costs more than it saves.
-PARALLEL_VALIDATION_FROM = 200
+# Below this many members, starting a worker process costs more than it saves.
+WORKER_FROM = 200
 
 
 def default_members():
@@ -53,86 +55,105 @@ def seed_parameters(params):
     )
 
 
-def seed_tenant(tenant, *, members, seed, report=None, chunk_size=None, validate=True):
+def seed_tenant(tenant, *, members, seed, report=None, chunk_size=None, validate=chunks.VALIDATE_SAMPLE):
     """
     Write the synthetic payer generated from (tenant.slug, tenant.name, members, seed) into the
     tenant's store; returns a Counter of resources written per type.
 
     report(fraction, message) is called after each chunk with the share of members written.
-    The store must not yet hold any of the generated ids (bulk_load inserts only). Every
-    resource is validated before its chunk is written; for large payers the validation runs
-    in a second process, one chunk ahead of the writes.
+    The store must not yet hold any of the generated ids (bulk_load inserts only). `validate`
+    is "sample" (see chunks.validates), "all" or "none" (True and False mean "all" and
+    "none"); a chunk holding an invalid resource raises InvalidResource before it is written.
+    For large payers a worker process generates and prepares the chunks, one or two ahead of
+    the writes.
     """
-    chunk_size = chunk_size or CHUNK_RESOURCES
+    arguments = {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "members": members,
+        "seed": seed,
+        "chunk_size": chunk_size or CHUNK_RESOURCES,
+        "validate": _validation_mode(validate),
+        "local_bases": store.local_bases(tenant),
+        # Looked up now, so that tests can make the generator produce something invalid.
+        "batches": generator.iter_batches,
+    }
     counts = Counter()
-    pool = _validation_pool() if validate and members >= PARALLEL_VALIDATION_FROM else None
-    waiting = None  # (future validating a chunk, that chunk, members done, phase)
-
-    def write(resources, inline_validation):
-        with tenant_scope(tenant):
-            store.bulk_load(resources, validate=inline_validation)
-        # With DEBUG on, Django keeps the last 9,000 queries of a connection, and outside a request
-        # nobody clears them: bulk inserts of whole chunks would hold hundreds of megabytes.
-        reset_queries()
-
-    def finish(entry):
-        future, resources, done, phase = entry
-        _raise_problems(future.result())
-        write(resources, False)
-        if report is not None:
-            report(done / members, _message(phase, done, members))
-
-    def flush(resources, done, phase):
-        nonlocal waiting
-        if pool is None:
-            write(resources, validate)
+    # closing(): a failed write must stop the worker now, not when the traceback is freed.
+    with closing(_chunks(arguments, in_worker=members >= WORKER_FROM and _can_start_worker())) as prepared:
+        for chunk in prepared:
+            with tenant_scope(tenant):
+                store.load_prepared(chunk.prepared, chunk.when)
+            # With DEBUG on, Django keeps the last 9,000 queries of a connection, and outside a
+            # request nobody clears them: bulk inserts of whole chunks would hold hundreds of megabytes.
+            reset_queries()
+            counts.update(chunk.counts)
             if report is not None:
-                report(done / members, _message(phase, done, members))
-            return
-        from sandbox.seeding.validation import chunk_problems
-
-        submitted = (pool.submit(chunk_problems, resources), resources, done, phase)
-        if waiting is not None:
-            finish(waiting)
-        waiting = submitted
-
-    try:
-        pending = []
-        done, phase = 0, "payer"
-        for batch in generator.iter_batches(slug=tenant.slug, name=tenant.name, members=members, seed=seed):
-            pending.extend(batch.resources)
-            counts.update(resource["resourceType"] for resource in batch.resources)
-            done, phase = batch.members_done, batch.phase
-            if len(pending) >= chunk_size:
-                flush(pending, done, phase)
-                pending = []
-        if pending:
-            flush(pending, done, phase)
-        if waiting is not None:
-            finish(waiting)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+                report(chunk.members_done / members, _message(chunk.phase, chunk.members_done, members))
     if report is not None:
         report(1.0, f"Seeded {members} members ({sum(counts.values())} resources)")
     return counts
 
 
-def _validation_pool():
-    if (os.cpu_count() or 1) < 2:
-        return None
-    # spawn, not fork: the worker may run in a threaded Celery worker, and needs no Django.
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+def _validation_mode(validate):
+    mode = {True: chunks.VALIDATE_ALL, False: chunks.VALIDATE_NONE, None: chunks.VALIDATE_NONE}.get(validate, validate)
+    if mode not in (chunks.VALIDATE_ALL, chunks.VALIDATE_SAMPLE, chunks.VALIDATE_NONE):
+        raise ValueError(f"validate must be 'all', 'sample' or 'none', not {validate!r}")
+    return mode
+
+
+def _can_start_worker():
+    # A daemonic process (Celery's prefork pool) may not start children.
+    return (os.cpu_count() or 1) >= 2 and not multiprocessing.current_process().daemon
+
+
+def _chunks(arguments, *, in_worker):
+    try:
+        if not in_worker:
+            yield from chunks.iter_chunks(**arguments)
+            return
+        yield from _worker_chunks(arguments)
+    except chunks.InvalidGenerated as exc:
+        _raise_problems(exc.found)
+
+
+def _worker_chunks(arguments):
+    # spawn, not fork: seeding may run in a threaded Celery worker, and the worker needs no Django.
+    context = multiprocessing.get_context("spawn")
+    # Two chunks ahead at most: enough to keep both sides busy, and memory stays flat.
+    queue = context.Queue(maxsize=2)
+    worker = context.Process(target=chunks.run_worker, args=(queue, arguments), name="seed-chunks", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                kind, value = queue.get(timeout=5)
+            except Empty:
+                if not worker.is_alive():
+                    raise RuntimeError(f"The seeding worker process stopped (exit code {worker.exitcode}).") from None
+                continue
+            if kind == "chunk":
+                yield value
+            elif kind == "invalid":
+                raise chunks.InvalidGenerated(value)
+            elif kind == "error":
+                raise RuntimeError(f"Preparing the seed data failed in the worker process:\n{value}")
+            else:
+                return
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        queue.close()
 
 
 def _raise_problems(found):
-    if found:
-        reference, problems = found[0]
-        raise InvalidResource(
-            f"{reference} is not valid FHIR R4 ({len(problems)} problem(s)); "
-            f"{len(found)} invalid resource(s) in its chunk.",
-            issues=[("error", "structure", message, expression) for expression, message in problems],
-        )
+    reference, problems = found[0]
+    raise InvalidResource(
+        f"{reference} is not valid FHIR R4 ({len(problems)} problem(s)); "
+        f"{len(found)} invalid resource(s) in its chunk.",
+        issues=[("error", "structure", message, expression) for expression, message in problems],
+    )
 
 
 def _message(phase, done, total):
@@ -144,9 +165,13 @@ def _message(phase, done, total):
 
 
 def seed_step(tenant, job, report):
-    """Provisioning step: seed the new payer with job.params members and seed (or the defaults)."""
+    """
+    Provisioning step: seed the new payer with job.params members and seed (or the defaults),
+    validating a sample of the generated resources, or all of them with params validate_all.
+    """
     members, seed = seed_parameters(job.params)
-    seed_tenant(tenant, members=members, seed=seed, report=report)
+    validate = chunks.VALIDATE_ALL if (job.params or {}).get("validate_all") else chunks.VALIDATE_SAMPLE
+    seed_tenant(tenant, members=members, seed=seed, report=report, validate=validate)
 
 
 def seed_of(tenant):

@@ -121,9 +121,9 @@ def test_create_payer_command_seeds_the_requested_members(capsys):
         assert Resource.objects.filter(resource_type="Patient").count() == 7
 
 
-def test_it_validates_in_a_second_process_for_large_payers(tenant, monkeypatch):
-    """The parallel path writes the same data, chunk by chunk, after each chunk is validated."""
-    monkeypatch.setattr(populate, "PARALLEL_VALIDATION_FROM", 4)
+def test_it_prepares_in_a_worker_process_for_large_payers(tenant, monkeypatch):
+    """The worker-process path writes the same data as the generator makes, chunk by chunk."""
+    monkeypatch.setattr(populate, "WORKER_FROM", 4)
     monkeypatch.setattr(populate, "CHUNK_RESOURCES", 300)
     reported = []
     counts = populate.seed_tenant(tenant, members=5, seed=2, report=lambda f, m: reported.append(m))
@@ -132,25 +132,66 @@ def test_it_validates_in_a_second_process_for_large_payers(tenant, monkeypatch):
     with tenant_scope(tenant):
         assert Counter(Resource.objects.values_list("resource_type", flat=True)) == expected
     assert any(m.startswith("Seeding member") for m in reported)
+    assert len(reported) >= 3
 
 
-def test_it_writes_nothing_invalid_when_validating_in_a_second_process(tenant, monkeypatch):
-    from sandbox.fhirstore.errors import InvalidResource
+def _break_member(monkeypatch, number):
+    """Make the generator's member `number` an invalid Patient, in this process and in a worker."""
+    from functools import partial
+
     from sandbox.seeding import generator
+    from tests.seeding import broken_generator
 
-    original = generator.iter_batches
+    monkeypatch.setattr(generator, "iter_batches", partial(broken_generator.iter_batches, broken_member=number))
+    return f"Patient/pat-{number:06d}"
 
-    def broken(**kwargs):
-        for batch in original(**kwargs):
-            if batch.phase == "members" and batch.members_done == 3:
-                bad = {**batch.resources[0], "birthDate": "not a date"}
-                batch = generator.Batch(batch.phase, batch.members_done, batch.members_total, (bad,))
-            yield batch
 
-    monkeypatch.setattr(populate, "PARALLEL_VALIDATION_FROM", 4)
+@pytest.mark.parametrize("worker_from", [4, populate.MAX_MEMBERS], ids=["worker process", "same process"])
+def test_it_writes_nothing_of_a_chunk_holding_an_invalid_resource(tenant, monkeypatch, worker_from):
+    """An invalid resource of a validated member stops seeding; its chunk is not written, earlier chunks are."""
+    # Chunks of 100: the shared resources, member 1 (152 resources), then members 2 and 3.
+    from sandbox.fhirstore.errors import InvalidResource
+
+    reference = _break_member(monkeypatch, 3)
+    monkeypatch.setattr(populate, "WORKER_FROM", worker_from)
     monkeypatch.setattr(populate, "CHUNK_RESOURCES", 100)
-    monkeypatch.setattr(generator, "iter_batches", broken)
-    with pytest.raises(InvalidResource, match="Patient/pat-000003 is not valid FHIR R4"):
+    with pytest.raises(InvalidResource, match=f"{reference} is not valid FHIR R4"):
         populate.seed_tenant(tenant, members=5, seed=2)
     with tenant_scope(tenant):
-        assert not Resource.objects.filter(resource_type="Patient", fhir_id="pat-000003").exists()
+        assert not Resource.objects.filter(resource_type="Patient", fhir_id__in=["pat-000002", "pat-000003"]).exists()
+        assert Resource.objects.filter(resource_type="Patient", fhir_id="pat-000001").exists()
+
+
+def test_it_validates_the_first_members_and_then_a_sample(tenant, monkeypatch):
+    """Past the first members, seeding validates one member in SAMPLE_EVERY; validate="all" checks every one."""
+    from sandbox.fhirstore.errors import InvalidResource
+    from sandbox.seeding import chunks
+
+    monkeypatch.setattr(chunks, "FULLY_VALIDATED_MEMBERS", 4)
+    monkeypatch.setattr(chunks, "SAMPLE_EVERY", 3)
+    _break_member(monkeypatch, 5)
+    populate.seed_tenant(tenant, members=7, seed=2)
+    with tenant_scope(tenant):
+        assert Resource.objects.filter(resource_type="Patient").count() == 7
+    populate.wipe_fhir_data(tenant)
+    with pytest.raises(InvalidResource, match="Patient/pat-000005 is not valid FHIR R4"):
+        populate.seed_tenant(tenant, members=7, seed=2, validate="all")
+
+    populate.wipe_fhir_data(tenant)
+    _break_member(monkeypatch, 6)
+    with pytest.raises(InvalidResource, match="Patient/pat-000006 is not valid FHIR R4"):
+        populate.seed_tenant(tenant, members=7, seed=2)
+
+
+def test_create_payer_command_can_validate_every_resource(monkeypatch):
+    seen = []
+    original = populate.seed_tenant
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("validate"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(populate, "seed_tenant", spy)
+    call_command("create_payer", "delta", "--members", "4", "--validate-all")
+    call_command("create_payer", "omega", "--members", "4")
+    assert seen == ["all", "sample"]

@@ -21,9 +21,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=None, help="Seed of the synthetic data (same seed, same data).")
         parser.add_argument("--owner", help="Username of the owner, who sees the payer on the dashboard.")
+        parser.add_argument(
+            "--validate-all",
+            action="store_true",
+            help="Validate every generated resource with fhir.resources (default: a sample; slower).",
+        )
         parser.add_argument("--pdex-version", default=Tenant.PdexVersion.V2_0, choices=Tenant.PdexVersion.values)
 
-    def handle(self, *args, slug, name, members, seed, owner, pdex_version, **options):
+    def handle(self, *args, slug, name, members, seed, owner, pdex_version, validate_all, **options):
         owner_user = None
         if owner:
             owner_user = get_user_model().objects.filter(username=owner).first()
@@ -34,6 +39,8 @@ class Command(BaseCommand):
                 f"--members must be between {MIN_MEMBERS} and {MAX_MEMBERS} (the designed test members alone are four)."
             )
         params = {key: value for key, value in (("members", members), ("seed", seed)) if value is not None}
+        if validate_all:
+            params["validate_all"] = True
         try:
             tenant, job = provisioning.create_payer(
                 name=name or slug.replace("-", " ").title(),
