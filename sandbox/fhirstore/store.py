@@ -339,5 +339,5 @@ def load_prepared(prepared, when):
         if connection.vendor == "postgresql":
             bulk.copy_load(tenant, prepared, when)
         else:
-            bulk.orm_load(tenant, prepared, when)
+            bulk.sqlite_load(tenant, prepared, when)
     return len(prepared)
