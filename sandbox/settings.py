@@ -92,11 +92,16 @@ TEMPLATES = [
 # Database: SQLite in WAL mode is the embedded default; PostgreSQL (psycopg 3) in production.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'sandbox.sqlite3'}")
 # Connections are kept for a minute: opening one costs PostgreSQL a process and the request
-# several milliseconds, more than a FHIR read takes (bench/fhir_api.py). Health checks retire
-# a connection the server closed. Nothing outlives a request on them: the tenant setting of
-# row-level security is transaction-local.
+# several milliseconds, more than a FHIR read takes (bench/fhir_api.py). Nothing outlives a
+# request on them: the tenant setting of row-level security is transaction-local. Health
+# checks cost every request one more round trip, so they are opt-in; without them a request
+# that finds its connection closed by the server fails once and the connection is replaced.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True)
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("CONN_MAX_AGE", 60),
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
