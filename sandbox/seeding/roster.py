@@ -296,6 +296,32 @@ def _coverage(tenant, the, coverage, patient_id, member_id, data):
     return coverage
 
 
+def _move_shared_related_persons(patient_id, ids):
+    """
+    The member's RelatedPersons that another member's records still point at, moved to that
+    member instead of deleted: dependants on one policy (the designed twins) share their
+    subscriber, whose RelatedPerson sits in the first one's compartment. Deleting it would leave
+    the other's Coverage.subscriber and policyHolder dangling. Returns the moved (type, id) keys.
+    """
+    related = [fhir_id for resource_type, fhir_id in ids if resource_type == "RelatedPerson"]
+    if not related:
+        return set()
+    users = (
+        SearchReference.objects.filter(target_type="RelatedPerson", target_id__in=related, resource__deleted=False)
+        .exclude(resource__patient_id__in=("", patient_id))
+        .order_by("resource__patient_id")
+        .values_list("target_id", "resource__patient_id")
+    )
+    new_patient = {}
+    for fhir_id, other in users:
+        new_patient.setdefault(fhir_id, other)
+    for fhir_id, other in sorted(new_patient.items()):
+        resource = store.read("RelatedPerson", fhir_id).as_dict()
+        resource["patient"] = {"reference": f"Patient/{other}"}
+        store.update("RelatedPerson", fhir_id, resource)
+    return {("RelatedPerson", fhir_id) for fhir_id in new_patient}
+
+
 def delete_member(patient_id):
     """
     Delete a member and all their data: every resource in their patient compartment (history is
@@ -307,6 +333,8 @@ def delete_member(patient_id):
         .exclude(resource_type="Patient")
         .values_list("resource_type", "fhir_id")
     )
+    moved = _move_shared_related_persons(patient_id, ids)
+    ids = [(resource_type, fhir_id) for resource_type, fhir_id in ids if (resource_type, fhir_id) not in moved]
     for resource_type, fhir_id in ids:
         store.delete(resource_type, fhir_id)
     groups = set(

@@ -172,6 +172,23 @@ def test_it_deletes_a_member_and_all_their_data(member_client, seeded, read):
     assert member_client.get("/payers/acme/data/members/pat-000001/").status_code == 404
 
 
+def test_deleting_a_twin_keeps_the_subscriber_the_other_twin_points_at(member_client, seeded, read):
+    """The designed twins share one policy; its subscriber (a RelatedPerson) sits in twin A's compartment."""
+    assert read(seeded, "Coverage", "cov-000003")["subscriber"] == {"reference": "RelatedPerson/rp-000002"}
+    assert read(seeded, "RelatedPerson", "rp-000002")["patient"] == {"reference": "Patient/pat-000002"}
+    response = member_client.post("/payers/acme/data/members/pat-000002/delete/")
+    assert response.status_code == 302
+    assert read(seeded, "Patient", "pat-000002") is None
+    assert read(seeded, "Coverage", "cov-000002") is None
+    subscriber = read(seeded, "RelatedPerson", "rp-000002")
+    assert subscriber is not None and subscriber["patient"] == {"reference": "Patient/pat-000003"}
+    with tenant_scope(seeded):
+        assert Resource.objects.get(resource_type="RelatedPerson", fhir_id="rp-000002").patient_id == "pat-000003"
+    # Deleting the other twin now removes the subscriber too: nobody points at it any more.
+    assert member_client.post("/payers/acme/data/members/pat-000003/delete/").status_code == 302
+    assert read(seeded, "RelatedPerson", "rp-000002") is None
+
+
 @pytest.mark.parametrize(
     "path",
     [
