@@ -39,7 +39,6 @@ def identify_provider(token):
     A user-level token whose user is no longer a provider user of this payer speaks for no
     organization ("" NPI) and so sees no list (fail closed).
     """
-    from sandbox.attribution.models import ProviderClient
     from sandbox.oauth.models import ProviderUser
 
     if token is None:
@@ -54,7 +53,8 @@ def identify_provider(token):
         return ProviderIdentity(staff.organization_npi, staff.organization_name, "user", f"user {name}")
     if token.application_id is None:
         return None
-    link = row_lookup.get(ProviderClient, "tenant_id = %s AND application_id = %s", [tenant_id, token.application_id])
+    # Loaded with the token (oauth.bearer.load_with_token), so usually no query here.
+    link = getattr(token.application, "provider_client", None)
     if link is None:
         return None
     client_id = getattr(token.application, "client_id", "")

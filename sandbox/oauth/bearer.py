@@ -42,14 +42,34 @@ class BearerResult:
 NO_TOKEN = BearerResult(description="This request needs an access token: Authorization: Bearer <token>.")
 
 
+# Models tied one-to-one to a client (an `application` OneToOneField) that other apps read for
+# every token, loaded in the token's own statement: attribution's ProviderClient decides
+# whether a token is a provider's, and a round trip of its own would cost more than the lookup.
+_client_companions = []
+
+
+def load_with_token(model):
+    """Load `model` (one-to-one with the Application) with every access token found here."""
+    if model not in _client_companions:
+        _client_companions.append(model)
+
+
 @cache
-def _token_sql(vendor):
+def _token_sql(vendor, companions):
     token, application, user = _token_models()
+    select = [row_lookup.columns(token, "t"), row_lookup.columns(application, "a"), row_lookup.columns(user, "u")]
+    joins = [
+        f"LEFT JOIN {row_lookup.table(application)} a ON a.id = t.application_id",
+        f"LEFT JOIN {row_lookup.table(user)} u ON u.id = t.user_id",
+    ]
+    for i, model in enumerate(companions):
+        select.append(row_lookup.columns(model, f"c{i}"))
+        joins.append(
+            f"LEFT JOIN {row_lookup.table(model)} c{i} ON c{i}.application_id = t.application_id "
+            f"AND c{i}.tenant_id = t.tenant_id"
+        )
     return (
-        f"SELECT {row_lookup.columns(token, 't')}, {row_lookup.columns(application, 'a')}, "  # noqa: S608
-        f"{row_lookup.columns(user, 'u')} FROM {row_lookup.table(token)} t "
-        f"LEFT JOIN {row_lookup.table(application)} a ON a.id = t.application_id "
-        f"LEFT JOIN {row_lookup.table(user)} u ON u.id = t.user_id "
+        f"SELECT {', '.join(select)} FROM {row_lookup.table(token)} t {' '.join(joins)} "  # noqa: S608
         "WHERE t.tenant_id = %s AND t.token_checksum = %s"
     )
 
@@ -60,22 +80,28 @@ def _token_models():
 
 def find_access_token(raw):
     """
-    The access token of the active tenant with this value, with its application and user
-    loaded (what select_related would do), or None. Every API request makes this lookup, so
-    its SQL is written once (tenants.row_lookup).
+    The access token of the active tenant with this value, with its application, user and the
+    application's registered companions loaded (what select_related would do), or None. Every
+    API request makes this lookup, so its SQL is written once (tenants.row_lookup).
     """
     checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    row = row_lookup.fetch_one(_token_sql(connection.vendor), [require_tenant().pk, checksum])
+    companions = tuple(_client_companions)
+    row = row_lookup.fetch_one(_token_sql(connection.vendor, companions), [require_tenant().pk, checksum])
     if row is None:
         return None
     token_model, application_model, user_model = _token_models()
-    split = row_lookup.width(token_model)
-    rest = split + row_lookup.width(application_model)
-    token = row_lookup.instance(token_model, row[:split])
-    token_model._meta.get_field("application").set_cached_value(
-        token, row_lookup.instance(application_model, row[split:rest])
-    )
-    token_model._meta.get_field("user").set_cached_value(token, row_lookup.instance(user_model, row[rest:]))
+    parts, start = [], 0
+    for model in (token_model, application_model, user_model, *companions):
+        end = start + row_lookup.width(model)
+        parts.append(row_lookup.instance(model, row[start:end]))
+        start = end
+    token, application, user, *found = parts
+    token_model._meta.get_field("application").set_cached_value(token, application)
+    token_model._meta.get_field("user").set_cached_value(token, user)
+    if application is not None:
+        for model, companion in zip(companions, found, strict=True):
+            # Cached as the reverse accessor's value: None reads as "does not exist", no query.
+            model._meta.get_field("application").remote_field.set_cached_value(application, companion)
     return token
 
 
