@@ -12,7 +12,6 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model
@@ -56,12 +55,9 @@ def load_with_token(model):
 
 @cache
 def _token_sql(vendor, companions):
-    token, application, user = _token_models()
-    select = [row_lookup.columns(token, "t"), row_lookup.columns(application, "a"), row_lookup.columns(user, "u")]
-    joins = [
-        f"LEFT JOIN {row_lookup.table(application)} a ON a.id = t.application_id",
-        f"LEFT JOIN {row_lookup.table(user)} u ON u.id = t.user_id",
-    ]
+    token, application = _token_models()
+    select = [row_lookup.columns(token, "t"), row_lookup.columns(application, "a")]
+    joins = [f"LEFT JOIN {row_lookup.table(application)} a ON a.id = t.application_id"]
     for i, model in enumerate(companions):
         select.append(row_lookup.columns(model, f"c{i}"))
         joins.append(
@@ -75,29 +71,30 @@ def _token_sql(vendor, companions):
 
 
 def _token_models():
-    return get_access_token_model(), get_application_model(), get_user_model()
+    return get_access_token_model(), get_application_model()
 
 
 def find_access_token(raw):
     """
-    The access token of the active tenant with this value, with its application, user and the
+    The access token of the active tenant with this value, with its application and the
     application's registered companions loaded (what select_related would do), or None. Every
-    API request makes this lookup, so its SQL is written once (tenants.row_lookup).
+    API request makes this lookup, so its SQL is written once (tenants.row_lookup). The user is
+    not joined: PostgreSQL's planning time grows with every relation, most tokens (client
+    credentials) have none, and `token.user` loads it when there is one.
     """
     checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
     companions = tuple(_client_companions)
     row = row_lookup.fetch_one(_token_sql(connection.vendor, companions), [require_tenant().pk, checksum])
     if row is None:
         return None
-    token_model, application_model, user_model = _token_models()
+    token_model, application_model = _token_models()
     parts, start = [], 0
-    for model in (token_model, application_model, user_model, *companions):
+    for model in (token_model, application_model, *companions):
         end = start + row_lookup.width(model)
         parts.append(row_lookup.instance(model, row[start:end]))
         start = end
-    token, application, user, *found = parts
+    token, application, *found = parts
     token_model._meta.get_field("application").set_cached_value(token, application)
-    token_model._meta.get_field("user").set_cached_value(token, user)
     if application is not None:
         for model, companion in zip(companions, found, strict=True):
             # Cached as the reverse accessor's value: None reads as "does not exist", no query.
