@@ -71,17 +71,7 @@ def copy_load(tenant, prepared, when):
         _copy_rows(
             cur,
             table,
-            (
-                "id",
-                "tenant_id",
-                "resource_type",
-                "fhir_id",
-                "version_id",
-                "last_updated",
-                "deleted",
-                "content",
-                "patient_id",
-            ),
+            ("id", *_RESOURCE_COLUMNS),
             (
                 (pk, tenant.pk, rt, fid, 1, when, False, content, patient_id)
                 for pk, (rt, fid, content, patient_id, _rows) in items
@@ -90,17 +80,7 @@ def copy_load(tenant, prepared, when):
         _copy_rows(
             cur,
             ResourceVersion._meta.db_table,
-            (
-                "tenant_id",
-                "resource_id",
-                "resource_type",
-                "fhir_id",
-                "version_id",
-                "last_updated",
-                "deleted",
-                "method",
-                "content",
-            ),
+            _VERSION_COLUMNS,
             ((tenant.pk, pk, rt, fid, 1, when, False, "POST", content) for pk, (rt, fid, content, _p, _r) in items),
         )
         for kind, columns in _INDEX_COLUMNS.items():
