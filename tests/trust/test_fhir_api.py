@@ -95,4 +95,3 @@ def test_it_leaves_payers_being_created_out_of_the_directory(client, tenant):
 
     Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.FAILED)
     assert ids(client.get("/directory/fhir/Organization?name=acme")) == []
-
