@@ -61,3 +61,19 @@ def test_it_sees_every_tenant_only_through_an_explicit_bypass(jobs):
     with rls.bypass():
         assert _count_jobs() == 4
     assert _count_jobs() == 0
+
+
+def test_a_request_names_its_tenant_only_for_its_own_transaction(jobs, tenant, client):
+    """The tenant lookup sets the RLS tenant in the request's transaction; nothing of it outlives the request."""
+    assert client.get(f"/t/{tenant.slug}/fhir/metadata").status_code == 200
+    assert rls.current_tenant(connection) == ""
+    assert _count_jobs() == 0
+
+
+def test_a_request_inside_an_outer_transaction_puts_the_outer_tenant_back(jobs, tenant, other_tenant, client):
+    """Nested (a test's or a caller's transaction around the request): the outer setting is restored."""
+    with tenant_scope(other_tenant):
+        assert client.get(f"/t/{tenant.slug}/fhir/metadata").status_code == 200
+        assert rls.current_tenant(connection) == str(other_tenant.pk)
+        assert _count_jobs(f"WHERE tenant_id = {tenant.pk}") == 0
+        assert _count_jobs() == 2
