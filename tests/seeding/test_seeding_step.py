@@ -162,6 +162,23 @@ def test_it_writes_nothing_of_a_chunk_holding_an_invalid_resource(tenant, monkey
         assert Resource.objects.filter(resource_type="Patient", fhir_id="pat-000001").exists()
 
 
+def test_it_stops_with_a_clear_error_when_the_worker_process_dies(tenant, monkeypatch):
+    """A worker killed mid-job (out of memory, a signal) fails the seeding; it does not hang."""
+    from functools import partial
+
+    from sandbox.seeding import generator
+    from tests.seeding import broken_generator
+
+    monkeypatch.setattr(generator, "iter_batches", partial(broken_generator.dying_iter_batches, die_at_member=3))
+    monkeypatch.setattr(populate, "WORKER_FROM", 4)
+    monkeypatch.setattr(populate, "CHUNK_RESOURCES", 100)
+    with pytest.raises(RuntimeError, match=r"seeding worker process stopped \(exit code 3\)"):
+        populate.seed_tenant(tenant, members=5, seed=2)
+    with tenant_scope(tenant):
+        assert Resource.objects.filter(resource_type="Patient", fhir_id="pat-000001").exists()
+        assert not Resource.objects.filter(resource_type="Patient", fhir_id="pat-000003").exists()
+
+
 def test_it_validates_the_first_members_and_then_a_sample(tenant, monkeypatch):
     """Past the first members, seeding validates one member in SAMPLE_EVERY; validate="all" checks every one."""
     from sandbox.fhirstore.errors import InvalidResource
