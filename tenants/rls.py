@@ -48,7 +48,7 @@ def set_tenant(conn, tenant_id, *, remember=True):
     """Name the tenant for the current transaction; returns the previous value (with remember)."""
     if not is_postgres(conn):
         return None
-    previous = _get(conn, TENANT_SETTING) if remember else None
+    previous = current_tenant(conn) if remember else None
     _set(conn, TENANT_SETTING, str(tenant_id))
     return previous
 
