@@ -8,6 +8,10 @@ most of its time there. The SELECT is built from the model's own metadata, so it
 when fields change, and values go through the same database converters the ORM applies
 (SQLite returns naive datetimes and integers for booleans otherwise).
 
+On PostgreSQL the statements are also prepared, once per connection: planning the token
+lookup (three tables, each with its row-level-security policy) cost PostgreSQL 0.22 ms per
+request, executing the prepared statement 0.05 ms (measured, bench/fhir_api.py's data).
+
 These lookups bypass the tenant-filtering managers: every caller puts the tenant condition in
 its WHERE clause itself. On PostgreSQL, row-level security still applies underneath.
 """
@@ -65,9 +69,44 @@ def instance(model, values):
     return model.from_db(connection.alias, [field.attname for field in _fields(model)], converted)
 
 
+@cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        """Binds parameters server-side and prepares every statement on its first execution."""
+
+        def execute(self, query, params=None, *, prepare=True, binary=None):
+            return super().execute(query, params, prepare=prepare, binary=binary)
+
+    return PreparedCursor
+
+
+def _cursor():
+    """
+    A cursor for these lookups: prepared statements on PostgreSQL, unless the deployment
+    turned them off (DB_PREPARED_STATEMENTS=false, for poolers that cannot keep them). The
+    ORM's own cursors bind client-side and are never prepared. Where queries are logged
+    (DEBUG, assertNumQueries) the plain cursor is used, because the log of a prepared
+    statement would have no SQL text.
+    """
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
+        or connection.queries_logged
+    ):
+        return connection.cursor()
+    # What connection.cursor() does, with our cursor class.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        return connection.make_cursor(_prepared_cursor_class()(connection.connection))
+
+
 def fetch_one(sql, params):
     """The first row of a query, or None."""
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
