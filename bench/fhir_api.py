@@ -14,7 +14,11 @@ What it does:
    keep-alive clients for --duration seconds: trivial view, read by id, Patient?identifier=,
    ExplanationOfBenefit?patient=, and ExplanationOfBenefit?patient=&_revinclude=Provenance:target;
 5. prints p50/p99 latency, requests/s, the ratio to the trivial view measured in the same
-   round, and the large/small p50 ratio of each scenario.
+   round, the CPU each request cost gunicorn and PostgreSQL (steadier than requests/s on a
+   small machine that also runs the clients), and the large/small p50 ratio of each scenario.
+
+`--only read,search-token` runs a subset (the trivial view always runs, as the baseline).
+Compare a setting by running twice, e.g. with DB_PREPARED_STATEMENTS=false and without.
 
 Data mix per 10 resources: 2 Patients, 6 ExplanationOfBenefits (3 per patient), 2 Provenance
 (targeting every third EOB). Loading is resumable: rows already present are not reloaded.
@@ -35,7 +39,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 
 import django  # noqa: E402
 
-from bench.harness import drive, percentile, start_gunicorn  # noqa: E402
+from bench.harness import CpuMeter, drive, percentile, start_gunicorn  # noqa: E402
 
 django.setup()
 
@@ -185,26 +189,33 @@ def run(port, token, slug, scenario, sizes, clients, duration):
     return drive(port, clients, duration, make_request, check)
 
 
-def measure(label, port, token, slug, sizes, clients, duration):
+def measure(label, port, token, slug, sizes, clients, duration, meter):
     results = {}
     for scenario in SCENARIOS:
         run(port, token, slug, scenario, sizes, clients, min(2, duration))  # warm caches and connections
+        before = meter.snapshot()
         latencies, rate, errors = run(port, token, slug, scenario, sizes, clients, duration)
+        server_cpu, database_cpu = CpuMeter.per_request(before, meter.snapshot(), len(latencies))
         results[scenario] = {
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": percentile(latencies, 0.99),
             "rps": rate,
             "errors": len(errors),
+            "server_cpu": server_cpu,
+            "database_cpu": database_cpu,
         }
         if errors:
             print(f"  {scenario}: {len(errors)} errors, first: {errors[0]}", flush=True)
     baseline = results["trivial"]["rps"]
     print(f"\n== {label} ({clients} clients, {duration}s per scenario)")
-    print(f"{'scenario':<20}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}{'vs trivial':>12}{'errors':>8}")
+    print(
+        f"{'scenario':<20}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}{'vs trivial':>12}{'errors':>8}"
+        f"{'server CPU ms/req':>19}{'PostgreSQL CPU ms/req':>23}"
+    )
     for scenario, r in results.items():
         print(
             f"{scenario:<20}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['rps']:>10.0f}"
-            f"{r['rps'] / baseline:>11.0%}{r['errors']:>8}"
+            f"{r['rps'] / baseline:>11.0%}{r['errors']:>8}{r['server_cpu']:>19.3f}{r['database_cpu']:>23.3f}"
         )
     return results
 
@@ -264,7 +275,15 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--only", default="", help="comma-separated scenarios to run besides trivial")
     args = parser.parse_args()
+    if args.only:
+        global SCENARIOS
+        wanted = set(args.only.split(","))
+        unknown = wanted - set(SCENARIOS)
+        if unknown:
+            raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+        SCENARIOS = tuple(s for s in SCENARIOS if s == "trivial" or s in wanted)
 
     from django.db import connection
 
@@ -277,6 +296,7 @@ def main():
     analyze()
     report = {}
     server = start_server(args.port, args.workers, args.threads)
+    meter = CpuMeter(server)
     try:
         report["small"] = measure(
             f"bench-b with {args.small:,} resources (bench-a beside it)",
@@ -286,6 +306,7 @@ def main():
             small,
             args.clients,
             args.duration,
+            meter,
         )
         report["large"] = measure(
             f"bench-a with {args.large:,} resources (bench-b beside it)",
@@ -295,6 +316,7 @@ def main():
             large,
             args.clients,
             args.duration,
+            meter,
         )
     finally:
         server.terminate()
@@ -302,7 +324,7 @@ def main():
     small_sql = sql_costs(tenant_b, small)
     large_sql = sql_costs(tenant_a, large)
     print("\nlatency growth, large vs small (HTTP p50, and the store's SQL alone: plan + execute median):")
-    for scenario in SCENARIOS[2:]:
+    for scenario in (s for s in SCENARIOS if s not in ("trivial", "tenant-404")):
         ratio = report["large"][scenario]["p50"] / report["small"][scenario]["p50"]
         print(
             f"  {scenario:<20}HTTP {ratio:>5.2f}x   SQL {small_sql[scenario]:.3f} ms -> {large_sql[scenario]:.3f} ms"

@@ -97,3 +97,66 @@ def drive(port, clients, duration, make_request, check):
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+
+
+def _cpu_seconds(pid):
+    """User + system CPU of one process (Linux /proc), 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid):
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        children.append(int(entry))
+            except OSError:
+                continue
+    return children
+
+
+class CpuMeter:
+    """
+    CPU time the measured server and its PostgreSQL backends spend, per request.
+
+    Requests/s on a 2-core machine that also runs the clients swings by about ±30% between runs;
+    the CPU a request costs the server and the database does not, so it shows what a change
+    saved. `server` is gunicorn's master and workers; the database side is every backend
+    connected to the measured database, other than the benchmark's own.
+    """
+
+    def __init__(self, server_process):
+        self.server_pids = [server_process.pid, *_children(server_process.pid)]
+
+    def _database_pids(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return [pid for (pid,) in cursor.fetchall()]
+
+    def snapshot(self):
+        database_pids = self._database_pids()
+        return (
+            sum(_cpu_seconds(pid) for pid in self.server_pids),
+            {pid: _cpu_seconds(pid) for pid in database_pids},
+        )
+
+    @staticmethod
+    def per_request(before, after, requests):
+        """(server ms, database ms) of CPU per request between two snapshots."""
+        if not requests:
+            return float("nan"), float("nan")
+        server = after[0] - before[0]
+        # Backends opened during the run count from zero.
+        database = sum(cpu - before[1].get(pid, 0.0) for pid, cpu in after[1].items())
+        return server * 1000 / requests, database * 1000 / requests
