@@ -126,10 +126,11 @@ class CpuMeter:
     """
     CPU time the measured server and its PostgreSQL backends spend, per request.
 
-    Requests/s on a 2-core machine that also runs the clients swings by about ±30% between runs;
-    the CPU a request costs the server and the database does not, so it shows what a change
-    saved. `server` is gunicorn's master and workers; the database side is every backend
-    connected to the measured database, other than the benchmark's own.
+    Requests/s on a 2-core machine that also runs the clients swings by about ±30% between runs.
+    The CPU a request costs the server and the database leaves out the time spent waiting for
+    a core, so it varies less and shows better what a change saved; compare it within one
+    run or between runs close in time. `server` is gunicorn's master and workers; the database
+    side is every backend connected to the measured database, other than the benchmark's own.
     """
 
     def __init__(self, server_process):
