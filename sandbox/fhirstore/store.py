@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from sandbox.fhirstore import indexing, loading
 from sandbox.fhirstore.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed, UnknownType
@@ -55,12 +54,6 @@ class StoredResource:
     @classmethod
     def from_row(cls, row):
         return cls(row.resource_type, row.fhir_id, row.version_id, row.last_updated, row.deleted, row.content)
-
-
-def _now():
-    # Millisecond precision, so that meta.lastUpdated and the indexed column agree exactly.
-    now = timezone.now()
-    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
 
 
 def local_bases(tenant=None):
@@ -148,7 +141,7 @@ def _save_version(row, method):
 
 
 def _write(resource_type, fhir_id, resource, row):
-    when = _now()
+    when = loading.now()
     version = 1 if row is None else row.version_id + 1
     if row is not None and when <= row.last_updated:
         when = row.last_updated + timedelta(milliseconds=1)
@@ -268,7 +261,7 @@ def delete(resource_type, fhir_id):
             raise NotFound(f"{resource_type}/{fhir_id} does not exist.")
         if row.deleted:
             return None
-        when = max(_now(), row.last_updated + timedelta(milliseconds=1))
+        when = max(loading.now(), row.last_updated + timedelta(milliseconds=1))
         row.version_id, row.last_updated, row.deleted, row.patient_id = row.version_id + 1, when, True, ""
         _reindex(row, None)
         row.save()
@@ -313,7 +306,7 @@ def bulk_load(resources, *, validate=True):
     """
     tenant = require_tenant()
     prepared = []
-    when = _now()
+    when = loading.now()
     bases = local_bases(tenant)
     for resource in resources:
         resource_type = resource.get("resourceType")
