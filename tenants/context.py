@@ -42,6 +42,25 @@ def deactivate(token):
 
 
 @contextmanager
+def _rls_transaction():
+    """
+    One transaction for a tenant scope. The outermost scope's row-level-security setting ends
+    with its transaction; only a nested scope (a scope inside a job's transaction, or a request
+    inside a test's) has an outer setting to remember and put back, which would otherwise
+    outlive the block. A block that raised or was marked for rollback is rolled back, and the
+    setting with it.
+    """
+    from tenants import rls
+
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        previous = rls.current_tenant(connection) if nested else None
+        yield
+        if nested and not connection.needs_rollback:
+            rls.restore(connection, previous)
+
+
+@contextmanager
 def tenant_scope(tenant):
     """
     Run a block as `tenant`: tenant-owned managers filter by it, and on PostgreSQL the block
@@ -54,16 +73,9 @@ def tenant_scope(tenant):
 
     token = activate(tenant)
     try:
-        # The outermost scope's setting ends with its transaction; only a nested scope has a
-        # previous value to remember and put back (saving two statements per request).
-        nested = connection.in_atomic_block
-        with transaction.atomic():
-            previous = rls.set_tenant(connection, tenant.pk, remember=nested)
+        with _rls_transaction():
+            rls.set_tenant(connection, tenant.pk)
             yield tenant
-            # Inside an outer transaction the setting would outlive this block. A block that
-            # raised or was marked for rollback is rolled back, and the setting with it.
-            if nested and not connection.needs_rollback:
-                rls.restore(connection, previous)
     finally:
         deactivate(token)
 
@@ -75,15 +87,11 @@ def request_tenant_scope(slug):
     there is none) with the request's transaction open and, when found, the tenant active.
 
     Finding the tenant and naming it for row-level security is one statement, so a request pays
-    one round trip for both (tenants.row_lookup.tenant_for_request). Outermost use only.
+    one round trip for both (tenants.row_lookup.tenant_for_request).
     """
-    from tenants import rls, row_lookup
+    from tenants import row_lookup
 
-    # Nested only where a test runs requests inside its own transaction: put the outer
-    # setting back afterwards, as tenant_scope does.
-    nested = connection.in_atomic_block
-    with transaction.atomic():
-        previous = rls.current_tenant(connection) if nested else None
+    with _rls_transaction():
         tenant = row_lookup.tenant_for_request(slug)
         token = activate(tenant) if tenant is not None else None
         try:
@@ -91,8 +99,6 @@ def request_tenant_scope(slug):
         finally:
             if token is not None:
                 deactivate(token)
-        if nested and not connection.needs_rollback:
-            rls.restore(connection, previous)
 
 
 def tenant_atomic():

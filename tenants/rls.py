@@ -44,13 +44,10 @@ def _set(conn, name, value):
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
-def set_tenant(conn, tenant_id, *, remember=True):
-    """Name the tenant for the current transaction; returns the previous value (with remember)."""
-    if not is_postgres(conn):
-        return None
-    previous = current_tenant(conn) if remember else None
-    _set(conn, TENANT_SETTING, str(tenant_id))
-    return previous
+def set_tenant(conn, tenant_id):
+    """Name the tenant for the current transaction (tenants.context keeps an outer one)."""
+    if is_postgres(conn):
+        _set(conn, TENANT_SETTING, str(tenant_id))
 
 
 def current_tenant(conn):

@@ -77,3 +77,13 @@ def test_a_request_inside_an_outer_transaction_puts_the_outer_tenant_back(jobs, 
         assert rls.current_tenant(connection) == str(other_tenant.pk)
         assert _count_jobs(f"WHERE tenant_id = {tenant.pk}") == 0
         assert _count_jobs() == 2
+
+
+def test_a_scope_nested_in_another_tenants_scope_puts_the_outer_tenant_back(jobs, tenant, other_tenant):
+    """A job working as one payer that briefly acts as another returns to seeing only its own rows."""
+    with tenant_scope(other_tenant):
+        with tenant_scope(tenant):
+            assert _count_jobs(f"WHERE tenant_id = {other_tenant.pk}") == 0
+        assert rls.current_tenant(connection) == str(other_tenant.pk)
+        assert _count_jobs(f"WHERE tenant_id = {tenant.pk}") == 0
+        assert _count_jobs() == 2
