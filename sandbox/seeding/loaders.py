@@ -44,11 +44,12 @@ class Source:
 
     name: str
     open_binary: Callable[[], object]
+    size: int | None = None  # bytes, for progress reports
 
     @classmethod
-    def from_path(cls, path):
+    def from_path(cls, path, name=None):
         path = Path(path)
-        return cls(path.name, lambda: path.open("rb"))
+        return cls(name or path.name, lambda: path.open("rb"), path.stat().st_size)
 
     @classmethod
     def from_upload(cls, uploaded):
@@ -59,7 +60,7 @@ class Source:
             uploaded.seek(0)
             yield uploaded
 
-        return cls(uploaded.name, opener)
+        return cls(uploaded.name, opener, uploaded.size)
 
 
 @dataclass(frozen=True)
@@ -232,12 +233,17 @@ def _text(source):
             wrapper.detach()
 
 
-def _read_items(source, result, bundle_meta):
-    """Yield an _Item per resource of `source`; file-level problems go straight into `result`."""
+def _read_items(source, result, bundle_meta, position=None):
+    """
+    Yield an _Item per resource of `source`; file-level problems go straight into `result`.
+    `position`, when given, is told how many bytes of the file have been read.
+    """
     try:
         with _text(source) as stream:
             kind = _detect(source.name, stream)
         with _text(source) as stream:
+            if position is not None:
+                position.reading(stream.buffer)
             if kind == "empty":
                 result.add_problem(Problem(source.name, "file", "The file is empty."))
             elif kind == "ndjson":
@@ -316,24 +322,32 @@ def _entry_item(index, entry):
     return item
 
 
-def _check(item):
-    """Fill in type and id and collect the item's validation problems."""
+def _identify(item):
+    """Fill in the item's type and id; False (with a problem noted) when it has none."""
     resource = item.resource
     if resource is None:
-        return
+        return False
     if not isinstance(resource, dict):
         item.problems.append("A line must hold one JSON object (a FHIR resource).")
-        return
+        return False
     item.resource_type = str(resource.get("resourceType") or "")
     if not item.resource_type:
         item.problems.append("The resource has no resourceType.")
-        return
+        return False
     if not item.fhir_id:
         item.fhir_id = resource.get("id") or ""
     if not item.fhir_id and _URN.match(item.full_url):
         item.fhir_id = item.full_url.split(":", 2)[2]
     if not item.fhir_id:
         item.fhir_id = str(uuid.uuid4())
+    return True
+
+
+def _check(item):
+    """Fill in type and id and collect the item's validation problems."""
+    if not _identify(item):
+        return
+    resource = item.resource
     try:
         store.check_type(item.resource_type)
         store.parse_body(item.resource_type, {**resource, "id": item.fhir_id})
@@ -347,7 +361,46 @@ def _messages(exc):
     return details or [str(exc.args[0] if exc.args else exc)]
 
 
-def validate(sources):
+class _Progress:
+    """
+    Calls report(fraction, message) once per CHUNK resources. Validating is the first half of
+    the work, measured in bytes read (the count of resources is not known yet); writing is the
+    second half, measured in resources written.
+    """
+
+    def __init__(self, report, sources):
+        self.report = report
+        self.total_bytes = sum(source.size or 0 for source in sources)
+        self.done_bytes = 0
+        self.binary = None
+        self.seen = 0
+
+    def reading(self, binary):
+        self.binary = binary
+
+    def next_source(self, source):
+        self.done_bytes += source.size or 0
+        self.binary = None
+
+    def checked(self):
+        self.seen += 1
+        if self.report is None or self.seen % CHUNK:
+            return
+        read = self.done_bytes
+        if self.binary is not None:
+            try:
+                read += self.binary.tell()
+            except (OSError, ValueError):
+                pass
+        share = min(1.0, read / self.total_bytes) if self.total_bytes else 0.0
+        self.report(share / 2, f"Validating: {self.seen:,} resources read")
+
+    def written(self, done, total):
+        if self.report is not None:
+            self.report(0.5 + (done / total / 2 if total else 0.5), f"Writing: {done:,} of {total:,} resources")
+
+
+def validate(sources, report=None):
     """
     First pass: read and validate every resource of every source, without writing anything.
 
@@ -357,8 +410,10 @@ def validate(sources):
     seen = {}
     urns = {}
     bundle_meta = {}
+    progress = _Progress(report, sources)
     for source in sources:
-        for item in _read_items(source, result, bundle_meta):
+        for item in _read_items(source, result, bundle_meta, progress):
+            progress.checked()
             _check(item)
             for message in item.problems:
                 result.add_problem(Problem(source.name, item.where, message))
@@ -372,6 +427,7 @@ def validate(sources):
             if _URN.match(item.full_url):
                 urns[item.full_url] = key
             result.counts[item.resource_type] += 1
+        progress.next_source(source)
     if not result.counts and result.ok:
         result.add_problem(Problem(", ".join(s.name for s in sources) or "upload", "file", "No resources to load."))
     return result, urns
@@ -414,30 +470,35 @@ def _write_chunk(chunk):
     return created, updated
 
 
-def load(tenant, sources):
+def load(tenant, sources, report=None):
     """
     Validate then load FHIR data files into `tenant`'s store, all or nothing.
 
     `sources` are Source objects (files are read twice). Returns a LoadResult: with problems,
     nothing was written; otherwise `loaded` is set with the created and updated counts.
+    report(fraction, message), when given, hears how far the work has got.
     """
-    result, urns = validate(sources)
+    result, urns = validate(sources, report)
     if not result.ok:
         return result
+    progress = _Progress(report, sources)
     with tenant_scope(tenant):
         chunk = []
         for source in sources:
             scratch = LoadResult()
             for item in _read_items(source, scratch, {}):
-                _check(item)
+                # Validated in the first pass; the second only needs the type and id again.
+                _identify(item)
                 resource = {**item.resource, "id": item.fhir_id}
                 chunk.append(_rewrite(resource, urns) if urns else resource)
                 if len(chunk) >= CHUNK:
                     created, updated = _write_chunk(chunk)
                     result.created, result.updated = result.created + created, result.updated + updated
+                    progress.written(result.created + result.updated, result.total)
                     chunk = []
         if chunk:
             created, updated = _write_chunk(chunk)
             result.created, result.updated = result.created + created, result.updated + updated
+            progress.written(result.created + result.updated, result.total)
     result.loaded = True
     return result
