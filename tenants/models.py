@@ -177,7 +177,7 @@ class TenantOwned(models.Model):
 
 class TenantJob(TenantOwned):
     """
-    A background job about one payer (creating it, later seeding or resetting it), with the
+    A background job about one payer (creating it, resetting its data, loading an upload), with the
     progress and error the dashboard shows. The Celery task claims it with a conditional
     update, so a duplicate delivery does nothing.
     """
@@ -185,6 +185,7 @@ class TenantJob(TenantOwned):
     class Kind(models.TextChoices):
         PROVISION = "provision", "Create payer"
         RESET = "reset", "Reset data to its seed"
+        LOAD = "load", "Load uploaded data"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -10,3 +10,11 @@ def reset_tenant_task(self, tenant_id, job_id):
     from sandbox.seeding import populate
 
     populate.reset_tenant(Tenant.objects.get(pk=tenant_id), job_id)
+
+
+@shared_task(base=TenantTask, bind=True)
+def load_upload_task(self, tenant_id, job_id):
+    """Load files uploaded from the dashboard into a payer (sandbox.seeding.uploads.run_load)."""
+    from sandbox.seeding import uploads
+
+    uploads.run_load(Tenant.objects.get(pk=tenant_id), job_id)

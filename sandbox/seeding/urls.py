@@ -6,6 +6,7 @@ from sandbox.seeding import views
 urlpatterns = [
     path("", views.data_home, name="seeding-data"),
     path("upload/", views.data_upload, name="seeding-upload"),
+    path("upload/progress/", views.data_upload_progress, name="seeding-upload-progress"),
     path("reset/", views.data_reset, name="seeding-reset"),
     path("reset/progress/", views.data_reset_progress, name="seeding-reset-progress"),
     path("members/", views.member_list, name="seeding-members"),

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from sandbox.fhirstore.errors import FhirError, Gone, NotFound
 from sandbox.fhirstore.models import Resource
-from sandbox.seeding import attribution_lists, formulary_editing, loaders, populate, roster
+from sandbox.seeding import attribution_lists, formulary_editing, populate, roster, uploads
 from sandbox.seeding.forms import (
     AttributionListForm,
     DrugForm,
@@ -98,6 +98,10 @@ def data_reset(request, slug):
         messages.error(request, "The payer is still being created; reset it once it is ready.")
         return redirect("seeding-data", tenant.slug)
     with transaction.atomic():
+        blocked = uploads.reset_blocked_by_load(tenant)
+        if blocked:
+            messages.error(request, blocked)
+            return redirect("seeding-data", tenant.slug)
         job, created = populate.create_reset_job(tenant, user=request.user)
         if created:
             populate.enqueue_reset(job)
@@ -119,17 +123,26 @@ def data_reset_progress(request, slug):
 def data_upload(request, slug):
     tenant, _ = _get_payer_for_user(request, slug)
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
-    result = None
     if request.method == "POST" and form.is_valid():
-        sources = [loaders.Source.from_upload(f) for f in form.cleaned_data["files"]]
-        result = loaders.load(tenant, sources)
-        if result.loaded:
-            messages.success(
-                request,
-                f"Loaded {result.total} resources ({result.created} created, {result.updated} updated).",
-            )
-            return redirect("seeding-data", tenant.slug)
-    return render(request, "seeding/upload.html", {"tenant": tenant, "form": form, "result": result})
+        files = form.cleaned_data["files"]
+        try:
+            uploads.create_load_job(tenant, files, user=request.user)
+        except uploads.Busy as exc:
+            form.add_error(None, str(exc))
+        else:
+            count = len(files)
+            messages.success(request, f"Received {count} file{'s' if count != 1 else ''}; a worker is loading them.")
+            return redirect("seeding-upload", tenant.slug)
+    job = uploads.latest_load_job(tenant)
+    context = {"tenant": tenant, "form": form, "job": job, "job_progress": job and uploads.progress(tenant, job)}
+    return render(request, "seeding/upload.html", context)
+
+
+@login_required
+def data_upload_progress(request, slug):
+    tenant, _ = _get_payer_for_user(request, slug)
+    job = uploads.latest_load_job(tenant)
+    return JsonResponse({"payer": tenant.slug, "job": uploads.progress(tenant, job) if job else None})
 
 
 # --- Members -------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from sandbox.fhirstore.models import Resource
@@ -191,32 +190,21 @@ def test_load_data_command_explains_a_missing_payer_or_file(tenant, tmp_path):
         call_command("load_data", "acme", str(tmp_path / "x.ndjson"))
 
 
-def test_it_uploads_from_the_dashboard(member_client, tenant):
-    upload = SimpleUploadedFile("members.ndjson", ndjson(patient("up1"), patient("up2")).encode())
-    response = member_client.post("/payers/acme/data/upload/", {"files": [upload]})
-    assert response.status_code == 302
-    assert set(stored(tenant, "Patient")) == {"up1", "up2"}
-
-
-def test_it_shows_upload_problems_and_loads_nothing(member_client, tenant):
-    good = SimpleUploadedFile("good.ndjson", ndjson(patient("up1")).encode())
-    bad = SimpleUploadedFile("bad.ndjson", b'{"resourceType": "Patient", "birthDate": "yesterday"}\n')
-    response = member_client.post("/payers/acme/data/upload/", {"files": [good, bad]})
-    assert response.status_code == 200
-    body = response.content.decode()
-    assert "Nothing was loaded" in body and "bad.ndjson" in body and "line 1" in body
-    assert stored(tenant) == {}
-
-
-def test_it_asks_for_a_file(member_client, tenant):
-    response = member_client.post("/payers/acme/data/upload/", {})
-    assert response.status_code == 200
-    assert "required" in " ".join(response.context["form"].errors["files"])
-
-
-def test_it_hides_the_upload_page_from_non_members(client, tenant, other_user):
-    client.force_login(other_user)
-    upload = SimpleUploadedFile("members.ndjson", ndjson(patient("up1")).encode())
-    assert client.get("/payers/acme/data/upload/").status_code == 404
-    assert client.post("/payers/acme/data/upload/", {"files": [upload]}).status_code == 404
-    assert stored(tenant) == {}
+def test_it_reports_progress_through_validation_then_writing(tenant, tmp_path, monkeypatch):
+    monkeypatch.setattr(loaders, "CHUNK", 10)
+    first = write(tmp_path, "a.ndjson", ndjson(*(patient(f"a{i}") for i in range(30))))
+    second = write(tmp_path, "b.ndjson", ndjson(*(patient(f"b{i}") for i in range(20))))
+    reports = []
+    result = loaders.load(
+        tenant,
+        [loaders.Source.from_path(first), loaders.Source.from_path(second)],
+        report=lambda fraction, message: reports.append((fraction, message)),
+    )
+    assert result.loaded and result.created == 50
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and 0 < fractions[0] <= 0.5 and fractions[-1] == 1.0
+    validating = [m for f, m in reports if m.startswith("Validating")]
+    writing = [m for f, m in reports if m.startswith("Writing")]
+    assert validating[-1] == "Validating: 50 resources read"
+    assert writing == [f"Writing: {n} of 50 resources" for n in (10, 20, 30, 40, 50)]
+    assert all(f <= 0.5 for f, m in reports if m.startswith("Validating"))
