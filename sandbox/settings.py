@@ -103,14 +103,11 @@ DATABASES = {
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_PREPARED_STATEMENTS", True):
-    # Django passes prepare_threshold=None, which makes psycopg ignore even an explicit
-    # prepare=True. With a threshold, the lookups every API request makes (tenants.row_lookup)
-    # are prepared and planned once per connection. The ORM's cursors bind client-side, which
-    # psycopg never prepares, so the value itself does not matter. Turn it off behind a pooler
-    # in transaction mode that cannot track prepared statements (PgBouncer before 1.21, or
-    # without max_prepared_statements).
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 1_000_000
+# The statements every API request makes are prepared once per connection on PostgreSQL
+# (tenants.row_lookup). Turn it off behind a pooler in transaction mode, which may send the
+# next statement to another server connection: PgBouncer's max_prepared_statements follows
+# protocol-level statements only, not the EXECUTEs these requests also send.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {

@@ -50,14 +50,17 @@ def _rls_transaction():
     outlive the block. A block that raised or was marked for rollback is rolled back, and the
     setting with it.
     """
-    from tenants import rls
+    from tenants import rls, row_lookup
 
     nested = connection.in_atomic_block
     with transaction.atomic():
         previous = rls.current_tenant(connection) if nested else None
         yield
-        if nested and not connection.needs_rollback:
-            rls.restore(connection, previous)
+        if not connection.needs_rollback:
+            if nested:
+                rls.restore(connection, previous)
+            else:
+                row_lookup.commit()
 
 
 @contextmanager
@@ -81,24 +84,30 @@ def tenant_scope(tenant):
 
 
 @contextmanager
-def request_tenant_scope(slug):
+def request_tenant_scope(slug, request=None):
     """
     The tenant_scope of one request to /t/<slug>/: yields the Tenant with this slug (None when
-    there is none) with the request's transaction open and, when found, the tenant active.
+    there is none) inside the request's atomic block and, when found, the tenant active.
 
-    Finding the tenant and naming it for row-level security is one statement, so a request pays
-    one round trip for both (tenants.row_lookup.tenant_for_request).
+    Naming the tenant for row-level security and finding it take one round trip, and the
+    lookups other apps registered for every request (the bearer token) ride along in it
+    (tenants.row_lookup.tenant_for_request). On PostgreSQL the transaction itself begins when
+    a statement first needs it (row_lookup.transaction_on_demand), so a read pays no BEGIN and
+    no COMMIT.
     """
     from tenants import row_lookup
 
     with _rls_transaction():
-        tenant = row_lookup.tenant_for_request(slug)
-        token = activate(tenant) if tenant is not None else None
+        tenant = row_lookup.tenant_for_request(slug, request)
+        if tenant is None:
+            yield None
+            return
+        token = activate(tenant)
         try:
-            yield tenant
+            with row_lookup.transaction_on_demand(tenant):
+                yield tenant
         finally:
-            if token is not None:
-                deactivate(token)
+            deactivate(token)
 
 
 def tenant_atomic():

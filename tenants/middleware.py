@@ -33,7 +33,7 @@ class TenantPathMiddleware:
             return self.get_response(request)
         slug, rest = match["slug"], match["rest"] or "/"
 
-        with request_tenant_scope(slug) as tenant:
+        with request_tenant_scope(slug, request) as tenant:
             if tenant is None:
                 return _not_found(rest, f"There is no simulated payer '{slug}' in this sandbox.")
             if tenant.status != Tenant.Status.READY:

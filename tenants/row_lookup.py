@@ -1,40 +1,78 @@
 """
-Model rows fetched with SQL written once per process, for the few lookups every API request
-makes before it does any work (tenant, access token, client links, the resource itself).
+The statements every API request makes before and while it does its work (the payer, its
+access token, the resource read, searches), sent to the database the short way.
 
-Compiling an ORM query costs Django 0.3-1.5 ms on this machine's class of CPU, several times
-what PostgreSQL takes to run it (bench/fhir_api.py measures both); a FHIR read used to spend
-most of its time there. The SELECT is built from the model's own metadata, so it stays right
-when fields change, and values go through the same database converters the ORM applies
-(SQLite returns naive datetimes and integers for booleans otherwise).
+What one statement costs the web process in CPU, measured on the benchmark machine
+(bench/fhir_api.py's data, one thread): 115 µs through a Django cursor, 66 µs through a
+psycopg cursor, 28 µs straight through libpq (psycopg's `pgconn`); compiling an ORM query
+costs 0.3-1.5 ms more. A FHIR read used to spend most of its time there. So on PostgreSQL
+these statements are SQL written once per process, prepared once per connection and executed
+with libpq's PQexecPrepared; their rows come back through psycopg's own loaders, the ones
+Django's cursors use (time zones included). Elsewhere (SQLite, in-process) they go through a
+Django cursor. Planning is saved too: the token lookup (three tables, each behind its
+row-level-security policy) cost PostgreSQL 0.22 ms to plan and 0.05 ms to execute prepared.
 
-On PostgreSQL the statements are also prepared, once per connection: planning the token
-lookup (three tables, each with its row-level-security policy) cost PostgreSQL 0.22 ms per
-request, executing the prepared statement 0.05 ms (measured, bench/fhir_api.py's data).
+The first statement of a request (`tenant_for_request`) names the payer for row-level
+security and finds its row, and other apps add what they need on every request to that same
+round trip (`register_request_lookup`: the bearer token, the resource a read asks for). The
+request's transaction then begins only if a statement needs one (`transaction_on_demand`).
 
-These lookups bypass the tenant-filtering managers: every caller puts the tenant condition in
-its WHERE clause itself. On PostgreSQL, row-level security still applies underneath.
+These statements bypass the tenant-filtering managers: every caller puts the tenant condition
+in its WHERE clause itself. On PostgreSQL, row-level security still applies underneath.
+They are reads. They run inside the caller's transaction: when Django has an atomic block open
+whose transaction has not begun yet, BEGIN is sent first, as psycopg would, except in a request
+whose transaction begins on demand.
 """
 
-from functools import cache
+import hashlib
+import re
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from decimal import Decimal
+from functools import cache, lru_cache
+from weakref import WeakKeyDictionary
 
-from django.db import connection
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models.base import ModelState
+
+# Searches make statements of many shapes: a connection keeps the most recently used ones
+# prepared and deallocates the rest, as psycopg does with its own.
+PREPARED_PER_CONNECTION = 200
+_connection_states = WeakKeyDictionary()
 
 
 @cache
 def _fields(model):
-    return tuple(model._meta.concrete_fields)
+    """
+    The fields these statements select: every concrete one but JSON fields, which stay deferred
+    (Django loads a deferred field with a query of its own when it is read). The request path
+    reads none of them, and parsing the token's and client's (registration metadata, JWKS) cost
+    every request more than its whole SQL.
+    """
+    from django.db.models import JSONField
+
+    return tuple(field for field in model._meta.concrete_fields if not isinstance(field, JSONField))
 
 
 @cache
 def _converters(model, vendor):
-    """Per field, the backend's and the field's from-db converters (what SQLCompiler applies)."""
+    """(position, column, converters) of the fields with from-db converters (what SQLCompiler applies)."""
     out = []
-    for field in _fields(model):
+    for position, field in enumerate(_fields(model)):
         column = field.get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        out.append((column, tuple(converters)))
+        if converters:
+            out.append((position, column, tuple(converters)))
     return tuple(out)
+
+
+@cache
+def _attnames(model):
+    return [field.attname for field in _fields(model)]
 
 
 @cache
@@ -44,7 +82,7 @@ def _select_list(model, alias, vendor):
 
 
 def columns(model, alias):
-    """The SELECT list of every concrete column of `model`, qualified by `alias`."""
+    """The SELECT list of `model`'s columns (but JSON ones), qualified by `alias`."""
     return _select_list(model, alias, connection.vendor)
 
 
@@ -57,58 +95,339 @@ def width(model):
     return len(_fields(model))
 
 
+@cache
+def _plain_init(model):
+    """True when building `model` needs nothing of Model.__init__ but setting its fields."""
+    from django.db.models import Model, signals
+
+    return model.__init__ is Model.__init__ and not signals.post_init.has_listeners(model)
+
+
 def instance(model, values):
-    """A model instance from values selected by `columns()`; None for an outer join's empty side."""
+    """
+    A model instance from values selected by `columns()` (JSON fields deferred), or None for an
+    outer join's empty side.
+    """
     if values[0] is None:
         return None
-    converted = []
-    for value, (column, converters) in zip(values, _converters(model, connection.vendor), strict=True):
-        for converter in converters:
-            value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in _fields(model)], converted)
+    db = connections[DEFAULT_DB_ALIAS]
+    converters = _converters(model, db.vendor)
+    if converters:
+        values = list(values)
+        for position, column, functions in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, column, db)
+            values[position] = value
+    if not _plain_init(model):
+        return model.from_db(DEFAULT_DB_ALIAS, _attnames(model), values)
+    # What Model.from_db does, without Model.__init__'s walk over every field and its
+    # descriptor: 10-15 µs a row, and a request builds four (payer, token, client, its link).
+    # Fields left out of __dict__ are deferred, as from_db leaves them.
+    obj = model.__new__(model)
+    obj.__dict__.update(zip(_attnames(model), values, strict=True))
+    obj._state = ModelState()
+    obj._state.adding = False
+    obj._state.db = DEFAULT_DB_ALIAS
+    return obj
 
 
 @cache
-def _prepared_cursor_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
+def _field_converters(model, field_names, vendor):
+    fields = {field.name: field for field in _fields(model)}
+    out = []
+    for position, name in enumerate(field_names):
+        field = fields[name]
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if converters:
+            out.append((position, column, tuple(converters)))
+    return tuple(out)
 
-    class PreparedCursor(ServerBindingCursor):
-        """Binds parameters server-side and prepares every statement on its first execution."""
 
-        def execute(self, query, params=None, *, prepare=True, binary=None):
-            return super().execute(query, params, prepare=prepare, binary=binary)
-
-    return PreparedCursor
-
-
-def _cursor():
+def converted(model, field_names, row):
     """
-    A cursor for these lookups: prepared statements on PostgreSQL, unless the deployment
-    turned them off (DB_PREPARED_STATEMENTS=false, for poolers that cannot keep them). The
-    ORM's own cursors bind client-side and are never prepared. Where queries are logged
-    (DEBUG, assertNumQueries) the plain cursor is used, because the log of a prepared
-    statement would have no SQL text.
+    `row`, the values of `model`'s fields `field_names` (a tuple) as selected, converted as the
+    ORM would (SQLite returns datetimes as text and booleans as integers).
     """
-    if (
-        connection.vendor != "postgresql"
-        or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
-        or connection.queries_logged
-    ):
-        return connection.cursor()
-    # What connection.cursor() does, with our cursor class.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        return connection.make_cursor(_prepared_cursor_class()(connection.connection))
+    db = connections[DEFAULT_DB_ALIAS]
+    converters = _field_converters(model, field_names, db.vendor)
+    if not converters:
+        return row
+    row = list(row)
+    for position, column, functions in converters:
+        value = row[position]
+        for function in functions:
+            value = function(value, column, db)
+        row[position] = value
+    return row
+
+
+# --- PostgreSQL through libpq ----------------------------------------------------------------
+
+
+class _ConnectionState:
+    """What one psycopg connection has prepared, and how its values are adapted."""
+
+    def __init__(self, raw):
+        import psycopg
+        from psycopg import pq
+        from psycopg.adapt import AdaptersMap, Transformer
+
+        # The connection's own adapters (Django's among them), except that timestamps are parsed
+        # by psycopg's C loader: Django's Python subclass of it cost 3.5 µs a value, and a request
+        # loads about ten. Both give datetimes in the connection's time zone, which Django sets
+        # to UTC.
+        adapters = AdaptersMap(raw.adapters)
+        timestamptz = psycopg.postgres.types["timestamptz"].oid
+        adapters.register_loader("timestamptz", psycopg.adapters.get_loader(timestamptz, pq.Format.TEXT))
+        self.raw = raw
+        self.transformer = Transformer(_AdaptContext(adapters, raw))
+        self.prepared = OrderedDict()
+        self.encoding = raw.info.encoding
+
+
+class _AdaptContext:
+    def __init__(self, adapters, connection):
+        self.adapters = adapters
+        self.connection = connection
+
+
+def _direct(db):
+    """True where statements go straight through libpq (PostgreSQL with psycopg 3)."""
+    return db.vendor == "postgresql"
+
+
+_PLACEHOLDER = re.compile(r"%s|%%")
+
+
+def _numbered(sql):
+    """`%s` placeholders as PostgreSQL's $1, $2, ... (and `%%` as `%`, as cursors read it)."""
+    numbers = iter(range(1, sql.count("%s") + 1))
+    return _PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m[0] == "%s" else "%", sql)
+
+
+@lru_cache(maxsize=4096)
+def _statement(sql):
+    """(name, numbered SQL) of a statement; the name follows from the text, in every process."""
+    digest = hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
+    return f"sbx_{digest}".encode(), _numbered(sql).encode()
+
+
+def _raw_connection(db):
+    """The psycopg connection and its state, checked as `connection.cursor()` checks it."""
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    db.validate_no_broken_transaction()
+    raw = db.connection
+    state = _connection_states.get(raw)
+    if state is None:
+        state = _connection_states[raw] = _ConnectionState(raw)
+    return raw, state
+
+
+def _check(result, state):
+    from psycopg import errors
+    from psycopg.pq import ExecStatus
+
+    if result.status not in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK):
+        raise errors.error_from_result(result, encoding=state.encoding)
+    return result
+
+
+def _needs_begin(raw):
+    """Django opened an atomic block whose transaction has not begun: begin it, as psycopg would."""
+    from psycopg.pq import TransactionStatus
+
+    return not raw.autocommit and raw.pgconn.transaction_status == TransactionStatus.IDLE
+
+
+def _ensure_prepared(pgconn, state, sql):
+    name, numbered = _statement(sql)
+    prepared = state.prepared
+    if name in prepared:
+        prepared.move_to_end(name)
+        return name
+    _check(pgconn.prepare(name, numbered), state)
+    prepared[name] = True
+    while len(prepared) > PREPARED_PER_CONNECTION:
+        oldest, _ = prepared.popitem(last=False)
+        _check(pgconn.exec_(b"DEALLOCATE " + oldest), state)
+    return name
+
+
+def _rows(result, state):
+    transformer = state.transformer
+    transformer.set_pgresult(result)
+    return transformer.load_rows(0, result.ntuples, tuple)
+
+
+def _log(db, sql, params, started):
+    """Show the statement in Django's query log (DEBUG, assertNumQueries), as a cursor would."""
+    if db.queries_logged:
+        text = sql % tuple(_display(p) for p in params) if params else sql
+        db.queries_log.append({"sql": text, "time": f"{time.monotonic() - started:.3f}"})
+
+
+def _display(value):
+    """A value as SQL text, for the log only (EXPLAIN of a logged statement should still run)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "ARRAY[" + ", ".join(_display(v) for v in value) + "]"
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _literal(state, value):
+    """A value as an SQL literal (quoted and typed by psycopg's dumpers), for EXECUTE in a message."""
+    return state.transformer.as_literal(value)
+
+
+def _direct_fetch_all(db, sql, params):
+    from psycopg.adapt import PyFormat
+
+    started = time.monotonic()
+    raw, state = _raw_connection(db)
+    pgconn = raw.pgconn
+    prepare = settings.DB_PREPARED_STATEMENTS
+    with db.wrap_database_errors:
+        tenant_id = _on_demand_tenant.get()
+        if tenant_id is not None and _needs_begin(raw):
+            # A request whose transaction has not begun (transaction_on_demand): one message, run
+            # by PostgreSQL as one implicit transaction, names the tenant and runs the statement.
+            message = _statement_text(state, _rls_id_sql(), [str(tenant_id)], prepare)
+            message += b"; " + _statement_text(state, sql, params, prepare)
+            result = pgconn.exec_(message)
+        else:
+            if _needs_begin(raw):
+                _check(pgconn.exec_(b"BEGIN"), state)
+            values = state.transformer.dump_sequence(params, [PyFormat.TEXT] * len(params)) if params else None
+            if prepare:
+                result = pgconn.exec_prepared(_ensure_prepared(pgconn, state, sql), values)
+            else:
+                # Behind a pooler in transaction mode, which may send the next statement to another
+                # server connection: unnamed statements, planned each time.
+                result = pgconn.exec_params(_statement(sql)[1], values)
+        rows = _rows(_check(result, state), state)
+    _log(db, sql, params, started)
+    return rows
+
+
+def _statement_text(state, sql, params, prepare):
+    """One statement of a multi-statement message: EXECUTE of the prepared one, or the SQL itself."""
+    literals = [_literal(state, p) for p in params]
+    if prepare:
+        name = _ensure_prepared(state.raw.pgconn, state, sql)
+        return b"EXECUTE " + name + (b"(" + b", ".join(literals) + b")" if literals else b"")
+    return sql.encode() % tuple(literals)
+
+
+# --- transactions on demand ----------------------------------------------------------------------
+# A request to /t/<slug>/ runs in one Django atomic block, but on PostgreSQL its transaction
+# begins only when a statement needs one. Reads and searches go through this module, each
+# statement in one message with the tenant's row-level-security setting (PostgreSQL runs a
+# message of several statements as one implicit transaction, and the setting is local to it), so
+# they need no BEGIN and no COMMIT: two round trips fewer, a third of a FHIR read's. The first
+# statement the ORM (or anything else through a Django cursor) sends begins the transaction and
+# names the tenant in the same round trip, and from there on everything the request does is
+# one transaction, committed or rolled back with the atomic block as before.
+
+_on_demand_tenant = ContextVar("on_demand_tenant", default=None)
+
+
+@cache
+def _rls_id_sql():
+    from tenants.rls import TENANT_SETTING
+
+    return f"SELECT set_config('{TENANT_SETTING}', %s, true)"
+
+
+@contextmanager
+def transaction_on_demand(tenant):
+    """Inside the request's atomic block: begin its transaction only when a statement needs one."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if not _direct(db):
+        yield
+        return
+    token = _on_demand_tenant.set(tenant.pk)
+    try:
+        with db.execute_wrapper(_begin_first):
+            yield
+    finally:
+        _on_demand_tenant.reset(token)
+
+
+def _begin_first(execute, sql, params, many, context):
+    begin(context["connection"])
+    return execute(sql, params, many, context)
+
+
+def begin(db=None):
+    """
+    Begin the request's transaction now, naming its tenant for row-level security, if it waits
+    for a statement that needs it (transaction_on_demand). Code that uses psycopg's own cursors
+    (COPY) calls this first; statements through Django cursors do so by themselves.
+    """
+    tenant_id = _on_demand_tenant.get()
+    if tenant_id is None:
+        return
+    db = db or connections[DEFAULT_DB_ALIAS]
+    if db.connection is None:
+        db.ensure_connection()
+    raw, state = _raw_connection(db)
+    if not _needs_begin(raw):
+        return
+    started = time.monotonic()
+    with db.wrap_database_errors:
+        statement = _statement_text(state, _rls_id_sql(), [str(tenant_id)], settings.DB_PREPARED_STATEMENTS)
+        _check(raw.pgconn.exec_(b"BEGIN; " + statement), state)
+    _log(db, f"BEGIN; {_rls_id_sql()}", [str(tenant_id)], started)
+
+
+def commit():
+    """
+    Commit the transaction of the outermost atomic block through libpq, just before Django's
+    atomic block ends: Django then finds it committed (psycopg sends nothing for a transaction
+    that is not open) and runs its on-commit hooks as usual. psycopg's own COMMIT cost 40 µs
+    more CPU. A failed COMMIT raises here, inside the block, which Django then rolls back as for
+    any error. Nothing to do when the transaction never began (transaction_on_demand).
+    """
+    from psycopg.pq import TransactionStatus
+
+    db = connections[DEFAULT_DB_ALIAS]
+    if not _direct(db) or db.connection is None:
+        return
+    raw, state = _raw_connection(db)
+    if raw.pgconn.transaction_status != TransactionStatus.INTRANS:
+        return
+    with db.wrap_database_errors:
+        # Not logged: Django logs the COMMIT of its atomic block, which this one takes the place of.
+        _check(raw.pgconn.exec_(b"COMMIT"), state)
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def fetch_all(sql, params):
+    """Every row of a query (a constant SQL string with %s placeholders) as tuples."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if _direct(db):
+        return _direct_fetch_all(db, sql, list(params))
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def fetch_one(sql, params):
     """The first row of a query, or None."""
-    with _cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    rows = fetch_all(sql, params)
+    return rows[0] if rows else None
 
 
 @cache
@@ -122,26 +441,92 @@ def get(model, where, params):
     return None if row is None else instance(model, row)
 
 
+# --- the request's first statement -------------------------------------------------------------
+
+_request_lookups = []
+
+
+def register_request_lookup(lookup):
+    """
+    Add a lookup to the statement that finds a request's payer, so that it costs no round trip
+    of its own. `lookup` has:
+    - `parameters(request)`: the values its SQL needs for this request, or None to skip it;
+    - `sql(tenant_alias)`: (select list, LEFT JOIN clauses) over the tenant row `tenant_alias`,
+      whose %s placeholders take the parameters and whose conditions include the tenant's;
+    - `width()`: how many values the select list has;
+    - `found(request, parameters, values)`: takes the values (all None when nothing was found).
+    """
+    if lookup not in _request_lookups:
+        _request_lookups.append(lookup)
+
+
 @cache
-def _tenant_sql(vendor):
+def _tenant_sql(vendor, lookups):
+    from tenants.models import Tenant
+
+    select, joins = [columns(Tenant, "n")], []
+    for lookup in lookups:
+        lookup_select, lookup_join = lookup.sql("n")
+        select.append(lookup_select)
+        joins.append(lookup_join)
+    return f"SELECT {', '.join(select)} FROM {table(Tenant)} n {' '.join(joins)} WHERE n.slug = %s"  # noqa: S608
+
+
+@cache
+def _rls_sql():
     from tenants.models import Tenant
     from tenants.rls import TENANT_SETTING
 
-    select = f"SELECT {columns(Tenant, 't')}"
-    if vendor == "postgresql":
-        # Names the tenant for row-level security in the same round trip (transaction-local).
-        select += f", set_config('{TENANT_SETTING}', t.id::text, true)"
-    return f"{select} FROM {table(Tenant)} t WHERE t.slug = %s"  # noqa: S608
+    # An unknown slug names no tenant: row-level security then shows nothing.
+    return (
+        f"SELECT set_config('{TENANT_SETTING}', "  # noqa: S608
+        f"COALESCE((SELECT t.id::text FROM {table(Tenant)} t WHERE t.slug = %s), ''), true)"
+    )
 
 
-def tenant_for_request(slug):
+def _direct_request_row(db, sql, params, slug):
     """
-    The Tenant with this slug, or None; on PostgreSQL it is also made the transaction's
-    row-level-security tenant. Call inside the request's transaction (context.request_tenant_scope).
+    One round trip: the row-level-security setting, then the tenant row with its lookups.
+    Separate statements, so that the setting is in force when the lookups read tables behind
+    row-level security. Inside an open transaction the setting stays for the transaction;
+    otherwise the two run as one implicit transaction and the request's own begins on demand.
+    """
+    started = time.monotonic()
+    raw, state = _raw_connection(db)
+    prepare = settings.DB_PREPARED_STATEMENTS
+    with db.wrap_database_errors:
+        message = _statement_text(state, _rls_sql(), [slug], prepare)
+        message += b"; " + _statement_text(state, sql, params, prepare)
+        # PQexec returns the last statement's result; an error in any statement stops there.
+        rows = _rows(_check(raw.pgconn.exec_(message), state), state)
+    _log(db, f"{_rls_sql()}; {sql}", [slug, *params], started)
+    return rows[0] if rows else None
+
+
+def tenant_for_request(slug, request=None):
+    """
+    The Tenant with this slug, or None; on PostgreSQL it is also named for row-level security
+    (for the open transaction, or for this statement alone). The registered request lookups
+    ride along and hand their results to `request`. For context.request_tenant_scope.
     """
     from tenants.models import Tenant
 
-    row = fetch_one(_tenant_sql(connection.vendor), [slug])
+    db = connections[DEFAULT_DB_ALIAS]
+    applicable = []
+    for lookup in _request_lookups:
+        parameters = lookup.parameters(request) if request is not None else None
+        if parameters is not None:
+            applicable.append((lookup, parameters))
+    sql = _tenant_sql(db.vendor, tuple(lookup for lookup, _ in applicable))
+    # The joins' parameters come before the slug, in the order of the SQL text.
+    params = [value for _, parameters in applicable for value in parameters] + [slug]
+    row = _direct_request_row(db, sql, params, slug) if _direct(db) else fetch_one(sql, params)
     if row is None:
         return None
-    return instance(Tenant, row[: width(Tenant)])
+    start = width(Tenant)
+    tenant = instance(Tenant, row[:start])
+    for lookup, parameters in applicable:
+        end = start + lookup.width()
+        lookup.found(request, parameters, row[start:end])
+        start = end
+    return tenant

@@ -72,7 +72,7 @@ from sandbox.fhirstore.errors import FhirError, NotFound
 from sandbox.fhirstore.models import Resource, ResourceVersion, SearchReference
 from sandbox.fhirstore.outcome import fhir_response, operation_outcome
 from sandbox.fhirstore.search_parameters import COMPARTMENT, SERVED_TYPES, is_served
-from tenants import rls
+from tenants import rls, row_lookup
 from tenants.context import require_tenant, tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -416,6 +416,8 @@ def stream_rows(qs, writer, elements=None):
     if connection.vendor == "postgresql":
         sql, params = qs.values_list("resource_type", "content").query.sql_with_params()
         names = {}
+        # psycopg's own cursor: a request's transaction begins first, naming its tenant.
+        row_lookup.begin()
         with connection.wrap_database_errors, connection.connection.cursor() as cursor:
             with cursor.copy(f"COPY ({sql}) TO STDOUT {COPY_OPTIONS}", params) as copy:
                 if not elements:
@@ -464,6 +466,8 @@ def _compartment_lines(qs):
     """(patient id, type, JSON line) of compartment rows, as stored (COPY on PostgreSQL)."""
     if connection.vendor == "postgresql":
         sql, params = qs.values_list("patient_id", "resource_type", "content").query.sql_with_params()
+        # psycopg's own cursor: a request's transaction begins first, naming its tenant.
+        row_lookup.begin()
         with connection.wrap_database_errors, connection.connection.cursor() as cursor:
             with cursor.copy(f"COPY ({sql}) TO STDOUT {COPY_OPTIONS}", params) as copy:
                 for row in copy:

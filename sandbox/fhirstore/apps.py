@@ -5,3 +5,8 @@ class FhirStoreConfig(AppConfig):
     name = "sandbox.fhirstore"
     label = "fhirstore"
     verbose_name = "FHIR store"
+
+    def ready(self):
+        from sandbox.fhirstore import read_ahead
+
+        read_ahead.register()

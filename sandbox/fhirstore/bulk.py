@@ -6,6 +6,7 @@ SQLite executemany. Called through `store.load_prepared`.
 from django.db import connection
 
 from sandbox.fhirstore.models import INDEX_MODELS, Resource, ResourceVersion
+from tenants import row_lookup
 
 _INDEX_COLUMNS = {
     "token": ("system", "code", "text"),
@@ -66,7 +67,9 @@ def copy_load(tenant, prepared, when):
         )
         ids = [row[0] for row in cursor.fetchall()]
     items = list(zip(ids, prepared, strict=True))
-    # The raw psycopg cursor bypasses Django, so translate its errors (IntegrityError, ...).
+    # The raw psycopg cursor bypasses Django: a request's transaction begins first (naming its
+    # tenant), and its errors are translated (IntegrityError, ...).
+    row_lookup.begin()
     with connection.wrap_database_errors, connection.connection.cursor() as cur:
         _copy_rows(
             cur,

@@ -53,8 +53,13 @@ def load_with_token(model):
         _client_companions.append(model)
 
 
+def _checksum(raw):
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
 @cache
-def _token_sql(vendor, companions):
+def _token_select(vendor, companions):
+    """(select list, joins after the token's table `t`) of a token with its client and companions."""
     token, application = _token_models()
     select = [row_lookup.columns(token, "t"), row_lookup.columns(application, "a")]
     joins = [f"LEFT JOIN {row_lookup.table(application)} a ON a.id = t.application_id"]
@@ -64,29 +69,27 @@ def _token_sql(vendor, companions):
             f"LEFT JOIN {row_lookup.table(model)} c{i} ON c{i}.application_id = t.application_id "
             f"AND c{i}.tenant_id = t.tenant_id"
         )
+    return ", ".join(select), " ".join(joins)
+
+
+@cache
+def _token_sql(vendor, companions):
+    select, joins = _token_select(vendor, companions)
+    token, _application = _token_models()
     return (
-        f"SELECT {', '.join(select)} FROM {row_lookup.table(token)} t {' '.join(joins)} "  # noqa: S608
+        f"SELECT {select} FROM {row_lookup.table(token)} t {joins} "  # noqa: S608
         "WHERE t.tenant_id = %s AND t.token_checksum = %s"
     )
 
 
+@cache
 def _token_models():
+    # Cached: looking the swappable models up in the app registry costs every request.
     return get_access_token_model(), get_application_model()
 
 
-def find_access_token(raw):
-    """
-    The access token of the active tenant with this value, with its application and the
-    application's registered companions loaded (what select_related would do), or None. Every
-    API request makes this lookup, so its SQL is written once (tenants.row_lookup). The user is
-    not joined: PostgreSQL's planning time grows with every relation, most tokens (client
-    credentials) have none, and `token.user` loads it when there is one.
-    """
-    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    companions = tuple(_client_companions)
-    row = row_lookup.fetch_one(_token_sql(connection.vendor, companions), [require_tenant().pk, checksum])
-    if row is None:
-        return None
+def _token_from_row(row, companions):
+    """The AccessToken of a row selected by _token_select, with its client and companions cached."""
     token_model, application_model = _token_models()
     parts, start = [], 0
     for model in (token_model, application_model, *companions):
@@ -94,12 +97,57 @@ def find_access_token(raw):
         parts.append(row_lookup.instance(model, row[start:end]))
         start = end
     token, application, *found = parts
+    if token is None:
+        return None
     token_model._meta.get_field("application").set_cached_value(token, application)
     if application is not None:
         for model, companion in zip(companions, found, strict=True):
             # Cached as the reverse accessor's value: None reads as "does not exist", no query.
             model._meta.get_field("application").remote_field.set_cached_value(application, companion)
     return token
+
+
+def find_access_token(raw, request=None):
+    """
+    The access token of the active tenant with this value, with its application and the
+    application's registered companions loaded (what select_related would do), or None.
+
+    Every API request needs it, so the tenant middleware looks it up together with the payer,
+    in the request's first statement (RequestTokenLookup below), and `request` carries it here.
+    Otherwise it is one statement of SQL written once (tenants.row_lookup). The user is not
+    joined: PostgreSQL's planning time grows with every relation, most tokens (client
+    credentials) have none, and `token.user` loads it when there is one.
+    """
+    checksum = _checksum(raw)
+    prefetched = getattr(request, "_bearer_lookup", None)
+    if prefetched is not None and prefetched[0] == checksum:
+        return prefetched[1]
+    companions = tuple(_client_companions)
+    row = row_lookup.fetch_one(_token_sql(connection.vendor, companions), [require_tenant().pk, checksum])
+    return None if row is None else _token_from_row(row, companions)
+
+
+class RequestTokenLookup:
+    """The request's bearer token, found with its payer (tenants.row_lookup.register_request_lookup)."""
+
+    def parameters(self, request):
+        raw = bearer_value(request)
+        return (_checksum(raw),) if raw else None
+
+    def sql(self, tenant_alias):
+        select, joins = _token_select(connection.vendor, tuple(_client_companions))
+        token, _application = _token_models()
+        join = (
+            f"LEFT JOIN {row_lookup.table(token)} t ON t.tenant_id = {tenant_alias}.id "
+            f"AND t.token_checksum = %s {joins}"
+        )
+        return select, join
+
+    def width(self):
+        return sum(row_lookup.width(model) for model in (*_token_models(), *_client_companions))
+
+    def found(self, request, parameters, values):
+        request._bearer_lookup = (parameters[0], _token_from_row(values, tuple(_client_companions)))
 
 
 def bearer_value(request):
@@ -118,7 +166,7 @@ def authenticate_bearer(request):
     raw = bearer_value(request)
     if raw is None:
         return BearerResult(error="invalid_request", description="The Authorization header must use the Bearer scheme.")
-    token = find_access_token(raw)
+    token = find_access_token(raw, request)
     if token is None:
         return BearerResult(error="invalid_token", description="The access token is not known to this payer.")
     if token.expires <= timezone.now():

@@ -1,35 +1,103 @@
 """
-On PostgreSQL the lookups every API request makes (tenant, token, resource read) are prepared
-statements, planned once per connection (tenants.row_lookup). They must stay exactly as
-isolating as unprepared SQL, and stay visible to query logging.
+On PostgreSQL the statements every API request makes (tenants.row_lookup) go straight through
+libpq, prepared once per connection, and a request's first round trip begins its transaction,
+names the payer for row-level security and finds both the payer and the bearer token. They must
+stay exactly as isolating as the ORM, show in query logging, and work unprepared.
 """
 
+import tempfile
+from contextlib import contextmanager
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+
+from tenants import row_lookup
 
 pytestmark = pytest.mark.postgres
 
 LOOKUP_TABLES = ("tenants_tenant", "oauth_accesstoken", "fhirstore_resource")
 
 
-def _prepared_lookups():
-    """The prepared statements of this connection that read one of the lookup tables."""
+def _prepared():
+    """This connection's prepared statements (the sandbox's own)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
-        return sorted(s for (s,) in cursor.fetchall() if any(f'"{t}"' in s or f" {t} " in s for t in LOOKUP_TABLES))
+        cursor.execute("SELECT name, statement FROM pg_prepared_statements WHERE starts_with(name, 'sbx_')")
+        return sorted(cursor.fetchall())
 
 
-def test_a_read_prepares_its_lookups_once_per_connection(api, patient):
+@contextmanager
+def _round_trips():
+    """Counts the client's waits for the server (ReadyForQuery messages), from libpq's own trace."""
+    from psycopg import pq
+
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    seen = []
+    with tempfile.TemporaryFile(mode="w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            yield seen
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            lines = trace.read().splitlines()
+    seen.extend(line.split("\t", 3)[3].strip() for line in lines if line.startswith("F\t") and "\tQuery\t" in line)
+    seen.append(sum(1 for line in lines if line.startswith("B\t") and "\tReadyForQuery\t" in line))
+
+
+def test_a_read_prepares_its_statements_once_per_connection(api, patient):
     api.put_resource(patient)
     assert api.get("Patient/p1").status_code == 200
-    prepared = _prepared_lookups()
+    prepared = _prepared()
     for table in LOOKUP_TABLES:
-        assert any(table in statement for statement in prepared), (table, prepared)
+        assert any(table in statement for _name, statement in prepared), (table, prepared)
 
     for _ in range(3):
         assert api.get("Patient/p1").status_code == 200
-    assert _prepared_lookups() == prepared  # reused, not prepared again
+    assert _prepared() == prepared  # reused, not prepared again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_takes_one_round_trip(api, patient):
+    """The payer's row-level-security setting, the payer, the token and the resource: one message."""
+    api.put_resource(patient)
+    assert api.get("Patient/p1").status_code == 200  # prepares on this connection
+
+    with _round_trips() as trips:
+        response = api.get("Patient/p1")
+    assert response.status_code == 200
+    assert response.json()["id"] == "p1"
+    *queries, count = trips
+    assert count == 1, trips
+    assert queries[0].startswith('"EXECUTE sbx_'), queries
+    assert "'Patient', 'p1'" in queries[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_takes_two_round_trips(api, patient):
+    """The payer with its token, then the search in the same message as the tenant's setting."""
+    api.put_resource(patient)
+    params = {"identifier": "http://example.org/member|M-100"}
+    assert api.get("Patient", params).status_code == 200
+
+    with _round_trips() as trips:
+        bundle = api.get("Patient", params).json()
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["p1"]
+    assert trips[-1] == 2, trips
+
+
+def test_the_payer_and_its_token_are_found_by_the_requests_first_statement(api, patient):
+    api.put_resource(patient)
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("Patient/p1").status_code == 200
+    statements = [q["sql"] for q in queries.captured_queries]
+    finding_the_payer = [s for s in statements if "tenants_tenant" in s]
+    assert len(finding_the_payer) == 1, statements
+    assert "set_config('app.tenant_id'" in finding_the_payer[0]
+    assert "token_checksum" in finding_the_payer[0]
+    assert sum("oauth_accesstoken" in s for s in statements) == 1, statements
 
 
 def test_a_statement_prepared_for_one_tenant_serves_another_only_its_own_rows(
@@ -49,23 +117,43 @@ def test_a_statement_prepared_for_one_tenant_serves_another_only_its_own_rows(
     assert api.get("Patient/p1").json()["id"] == "p1"
 
 
-def test_query_logging_shows_the_lookups_sql(api, patient, token):
-    api.put_resource(patient)
-    with CaptureQueriesContext(connection) as queries:
-        assert api.get("Patient/p1").status_code == 200
-    token_lookups = [q["sql"] for q in queries.captured_queries if q["sql"] and "oauth_accesstoken" in q["sql"]]
-    assert len(token_lookups) == 1
-    assert "token_checksum" in token_lookups[0]
-
-
 @pytest.mark.django_db(transaction=True)
-def test_lookups_work_unprepared_when_the_deployment_turns_preparing_off(api, patient, monkeypatch):
+def test_statements_work_unprepared_when_the_deployment_turns_preparing_off(api, patient, settings):
     """DB_PREPARED_STATEMENTS=false, for a pooler that cannot keep prepared statements."""
     api.put_resource(patient)
-    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold")
-    connection.close()  # the next connection is opened with the changed options
+    settings.DB_PREPARED_STATEMENTS = False
+    connection.close()  # a fresh connection, with nothing prepared yet
 
     assert api.get("Patient/p1").json()["id"] == "p1"
     bundle = api.get("Patient", {"identifier": "http://example.org/member|M-100"}).json()
     assert [e["resource"]["id"] for e in bundle["entry"]] == ["p1"]
-    assert _prepared_lookups() == []
+    assert api.get("Patient/p1", HTTP_AUTHORIZATION="Bearer not-a-token").status_code == 401
+    assert _prepared() == []
+
+
+def test_a_connection_keeps_only_its_most_recent_statements_prepared(api, patient, monkeypatch):
+    monkeypatch.setattr(row_lookup, "PREPARED_PER_CONNECTION", 3)
+    api.put_resource(patient)
+    searches = [
+        {"family": "nunez"},
+        {"gender": "female"},
+        {"birthdate": "1980-04"},
+        {"_id": "p1"},
+        {"address-city": "hart"},
+    ]
+    for params in searches * 2:
+        bundle = api.get("Patient", params).json()
+        assert [e["resource"]["id"] for e in bundle["entry"]] == ["p1"], params
+    assert len(_prepared()) <= 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_inside_an_atomic_block_begins_its_transaction():
+    """When Django has opened an atomic block but not yet begun the transaction, BEGIN comes first."""
+    with transaction.atomic():
+        row_lookup.fetch_one("SELECT set_config('sandbox_test.marker', 'x', true)", [])
+        assert row_lookup.fetch_one("SELECT current_setting('sandbox_test.marker', true)", []) == ("x",)
+
+
+def test_placeholders_are_numbered_for_postgresql():
+    assert row_lookup._numbered("a = %s AND b LIKE '%%x' AND c = %s") == "a = $1 AND b LIKE '%x' AND c = $2"

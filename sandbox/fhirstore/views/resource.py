@@ -2,7 +2,7 @@
 
 from django.http import HttpResponse
 
-from sandbox.fhirstore import store
+from sandbox.fhirstore import read_ahead, store
 from sandbox.fhirstore.views.base import (
     FhirView,
     raw_response,
@@ -39,7 +39,7 @@ class InstanceView(FhirView):
         store.check_type(resource_type)
         self.authorize(request, "read", resource_type)
         self.caller.check_visible(resource_type, fhir_id)
-        stored = store.read(resource_type, fhir_id)
+        stored = read_ahead.read(request, resource_type, fhir_id)
         headers = resource_headers(stored)
         if request.META.get("HTTP_IF_NONE_MATCH", "").strip() == stored.etag:
             response = HttpResponse(status=304)
