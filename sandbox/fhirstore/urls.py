@@ -1,6 +1,7 @@
 """
-URLs under /t/<slug>/fhir/. Operation URLs of other apps ($export, $member-match, ...) must be
-listed before the generic instance patterns, which would otherwise take `$name` as an id.
+URLs under /t/<slug>/fhir/. No pattern here matches an operation (`$name`) of another app, so
+sandbox.tenant_urls lists them early (a read resolves quickly) and puts the catch-all for
+unknown endpoints, `unknown_urlpatterns`, after every app's operations.
 """
 
 from django.urls import re_path
@@ -21,5 +22,6 @@ urlpatterns = [
     re_path(rf"^{TYPE}/{ID}/?$", views.InstanceView.as_view(), name="fhir-instance"),
     re_path(rf"^{TYPE}/{ID}/_history/?$", views.InstanceHistoryView.as_view(), name="fhir-history-instance"),
     re_path(rf"^{TYPE}/{ID}/_history/(?P<version_id>[^/]+)/?$", views.VersionView.as_view(), name="fhir-vread"),
-    re_path(r"^.*$", views.unknown_endpoint, name="fhir-unknown"),
 ]
+
+unknown_urlpatterns = [re_path(r"^.*$", views.unknown_endpoint, name="fhir-unknown")]

@@ -1,4 +1,4 @@
-"""Formulary kick-off URLs under /t/<slug>/fhir/ (listed in tenant_urls before the store's patterns)."""
+"""Formulary kick-off URLs under /t/<slug>/fhir/ (listed in tenant_urls before the store's catch-all)."""
 
 from django.urls import re_path
 

@@ -1,4 +1,4 @@
-"""Operation URLs under /t/<slug>/fhir/, listed in tenant_urls before the FHIR store's patterns."""
+"""Operation URLs under /t/<slug>/fhir/, listed in tenant_urls before the FHIR store's catch-all."""
 
 from django.urls import re_path
 
