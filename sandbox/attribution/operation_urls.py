@@ -9,6 +9,8 @@ from django.urls import re_path
 from sandbox.attribution import views
 
 GROUP = r"^Group/(?P<fhir_id>[A-Za-z0-9\-.]{1,64})/"
+# The types whose interactions these patterns answer instead of the store's.
+TYPES = ("Group",)
 
 urlpatterns = [
     re_path(GROUP + r"\$member-add/?$", views.MemberAddView.as_view(), name="atr-member-add"),

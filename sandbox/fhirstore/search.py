@@ -301,6 +301,10 @@ class _Parser:
         self.resource_type = resource_type
         self.bases = bases
         self.allowed_types = allowed_types
+        # Whether every condition so far is an index lookup by equality, which one plan serves
+        # whatever the values (tenants.row_lookup.fetch_all's generic_plan). Prefix matches,
+        # ranges, negations and nested searches want a plan made for their values.
+        self.equality_only = True
 
     def _check_allowed(self, resource_type, name):
         if self.allowed_types is not None and resource_type not in self.allowed_types:
@@ -329,8 +333,12 @@ class _Parser:
             if modifier not in ("", "not"):
                 raise InvalidSearch(f"Modifier ':{modifier}' is not supported on _id.", expression=code)
             condition = _any(f"{alias}.fhir_id", values)
-            return _not(condition) if modifier == "not" else condition
+            if modifier == "not":
+                self.equality_only = False
+                return _not(condition)
+            return condition
         if param.column == "last_updated":
+            self.equality_only = False
             if modifier:
                 raise InvalidSearch(f"Modifier ':{modifier}' is not supported on _lastUpdated.", expression=code)
             column = f"{alias}.last_updated"
@@ -348,6 +356,10 @@ class _Parser:
         if modifier not in MODIFIERS.get(param.type, {""}):
             raise InvalidSearch(f"Modifier ':{modifier}' is not supported on {code} ({param.type}).", expression=code)
         model = SearchToken if param.type == COMPOSITE else INDEX_MODELS[param.type]
+        equality = param.type in (TOKEN, COMPOSITE, REFERENCE) or (param.type == STRING and modifier == "exact")
+        equality = equality or (param.type == URI and modifier != "below")
+        if not equality or modifier in ("missing", "not", "text"):
+            self.equality_only = False
         if modifier == "missing":
             if values[0] not in ("true", "false"):
                 raise InvalidSearch(f"{code}:missing takes true or false.", expression=code)
@@ -393,6 +405,7 @@ class _Parser:
 
     def chain_clause(self, resource_type, name, values):
         """`ref[:Type].param=value`: one level of chaining."""
+        self.equality_only = False
         head, tail = name.split(".", 1)
         if "." in tail:
             raise NotSupported(f"'{name}': only one level of chaining is supported.", expression=name)
@@ -425,6 +438,7 @@ class _Parser:
 
     def has_clause(self, resource_type, name, values):
         """`_has:Type:refparam:param=value`: resources referenced by matching Type resources."""
+        self.equality_only = False
         parts = name.split(":")
         if len(parts) < 4:
             raise InvalidSearch(f"'{name}' must look like _has:Type:reference:parameter.", expression=name)
@@ -464,6 +478,8 @@ class _Criteria:
     conditions: list
     unknown: list
     result_params: list
+    # One plan serves every value of its parameters (see _Parser.equality_only).
+    generic_plan: bool = False
 
     def where(self, extra=()):
         """(sql, params) of the WHERE clause, with `extra` conditions added."""
@@ -505,7 +521,7 @@ def _criteria(resource_type, query, *, strict=False, allowed_types=None):
         if value == "" and modifier != "missing":
             continue
         conditions.append(parser.index_clause(resource_type, param, modifier, _split_or(value)))
-    return _Criteria(resource_type, conditions, unknown, result_params)
+    return _Criteria(resource_type, conditions, unknown, result_params, parser.equality_only)
 
 
 def filter_queryset(resource_type, query, *, strict=False, allowed_types=None):
@@ -526,12 +542,13 @@ def filter_queryset(resource_type, query, *, strict=False, allowed_types=None):
 def match_ids(resource_type, query, limit=None):
     """Ids of the resources a query matches (conditional create/update, other apps)."""
     # Strict: an ignored parameter would widen the match (If-None-Exist would match everything).
-    where, params = _criteria(resource_type, query, strict=True).where()
+    criteria = _criteria(resource_type, query, strict=True)
+    where, params = criteria.where()
     sql = f"SELECT r.fhir_id FROM {RESOURCE_TABLE} r WHERE {where} ORDER BY r.id"  # noqa: S608
     if limit:
         sql += " LIMIT %s"
         params = [*params, limit]
-    return [fhir_id for (fhir_id,) in row_lookup.fetch_all(sql, params)]
+    return [fhir_id for (fhir_id,) in row_lookup.fetch_all(sql, params, generic_plan=criteria.generic_plan)]
 
 
 def _int_param(result_params, name, default, maximum=None):
@@ -559,8 +576,8 @@ _MATCH_COLUMNS = "r.id, r.resource_type, r.fhir_id, r.content"
 _SORT_COLUMNS = {STRING: "normalized", DATE: "low", TOKEN: "code", QUANTITY: "value", URI: "uri"}
 
 
-def _matches(sql, params):
-    return [Match(*row) for row in row_lookup.fetch_all(sql, params)]
+def _matches(sql, params, generic_plan):
+    return [Match(*row) for row in row_lookup.fetch_all(sql, params, generic_plan=generic_plan)]
 
 
 def _order_by(resource_type, sort_spec):
@@ -610,6 +627,7 @@ def search(resource_type, query, *, strict=False, default_count=None, allowed_ty
     result_params = criteria.result_params
     restriction = [_restriction(visible)] if visible is not None else []
     where = criteria.where(restriction)
+    generic_plan = criteria.generic_plan and not restriction
     pairs = parse_query(query)
     count = _int_param(
         result_params, "_count", default_count or settings.FHIR_DEFAULT_PAGE_SIZE, settings.FHIR_MAX_PAGE_SIZE
@@ -627,18 +645,18 @@ def search(resource_type, query, *, strict=False, default_count=None, allowed_ty
     result.query = [(k, v) for k, v in pairs if k not in PAGING_PARAMS and k != "_format"]
 
     if summary == "count" or count == 0:
-        result.total = _count(where)
+        result.total = _count(where, generic_plan)
         return result
     sort_spec = _last(result_params, "_sort")
     if sort_spec:
         rows = _sorted_page(result, where, sort_spec, result_params, count)
     else:
-        rows = _keyset_page(result, where, result_params, count)
+        rows = _keyset_page(result, where, result_params, count, generic_plan)
     if total_mode == "none":
         result.total = None
     elif result.total is None:
         # Only when the page does not already show everything: counting is the costly part.
-        result.total = _count(where)
+        result.total = _count(where, generic_plan)
     result.matches = rows
     result.includes = _includes(resource_type, rows, result_params, restriction)
     if allowed_types is not None:
@@ -646,16 +664,17 @@ def search(resource_type, query, *, strict=False, default_count=None, allowed_ty
     return result
 
 
-def _count(where):
+def _count(where, generic_plan):
     sql, params = where
-    return row_lookup.fetch_one(f"SELECT COUNT(*) FROM {RESOURCE_TABLE} r WHERE {sql}", params)[0]  # noqa: S608
+    statement = f"SELECT COUNT(*) FROM {RESOURCE_TABLE} r WHERE {sql}"  # noqa: S608
+    return row_lookup.fetch_one(statement, params, generic_plan=generic_plan)[0]
 
 
 # Row ids are 64-bit: a page link beyond that finds nothing after it and everything before it.
 _ROW_ID_MAX = 2**63 - 1
 
 
-def _keyset_page(result, where, result_params, count):
+def _keyset_page(result, where, result_params, count, generic_plan):
     cursor = _int_param(result_params, "_cursor", None)
     before = _int_param(result_params, "_before", None)
     cursor = None if cursor is None else min(cursor, _ROW_ID_MAX)
@@ -663,15 +682,19 @@ def _keyset_page(result, where, result_params, count):
     sql, params = where
     select = f"SELECT {_MATCH_COLUMNS} FROM {RESOURCE_TABLE} r WHERE {sql}"  # noqa: S608
     if before is not None:
-        rows = _matches(f"{select} AND r.id < %s ORDER BY r.id DESC LIMIT %s", [*params, before, count + 1])
+        rows = _matches(
+            f"{select} AND r.id < %s ORDER BY r.id DESC LIMIT %s", [*params, before, count + 1], generic_plan
+        )
         has_previous = len(rows) > count
         rows = list(reversed(rows[:count]))
         has_next = True
     else:
         if cursor is not None:
-            rows = _matches(f"{select} AND r.id > %s ORDER BY r.id LIMIT %s", [*params, cursor, count + 1])
+            rows = _matches(
+                f"{select} AND r.id > %s ORDER BY r.id LIMIT %s", [*params, cursor, count + 1], generic_plan
+            )
         else:
-            rows = _matches(f"{select} ORDER BY r.id LIMIT %s", [*params, count + 1])
+            rows = _matches(f"{select} ORDER BY r.id LIMIT %s", [*params, count + 1], generic_plan)
         has_next = len(rows) > count
         rows = rows[:count]
         has_previous = cursor is not None
@@ -732,7 +755,9 @@ def _sorted_page(result, where, sort_spec, result_params, count):
 def _live(condition, restriction=()):
     """Live resource rows of the active tenant matching `condition` (and the caller's restriction)."""
     sql, params = _and([("r.tenant_id = %s AND NOT r.deleted", [require_tenant().pk]), condition, *restriction])
-    return _matches(f"SELECT {_MATCH_COLUMNS} FROM {RESOURCE_TABLE} r WHERE {sql}", params)  # noqa: S608
+    statement = f"SELECT {_MATCH_COLUMNS} FROM {RESOURCE_TABLE} r WHERE {sql}"  # noqa: S608
+    # Lookups by row id, type and id: one plan serves them, but not a restricted caller's filter.
+    return _matches(statement, params, not restriction)
 
 
 def _rows_in_order(pks):

@@ -1,8 +1,11 @@
 """
 URLs under /t/<slug>/fhir/. No pattern here matches an operation (`$name`) of another app, so
-sandbox.tenant_urls lists them early (a read resolves quickly) and puts the catch-all for
-unknown endpoints, `unknown_urlpatterns`, after every app's operations.
+sandbox.tenant_urls lists them early and puts the catch-all for unknown endpoints,
+`unknown_urlpatterns`, after every app's operations. It lists `commonest_urlpatterns` first of
+all: Django's resolver tries patterns one by one, and reads and searches are most requests.
 """
+
+import re
 
 from django.urls import re_path
 
@@ -25,3 +28,16 @@ urlpatterns = [
 ]
 
 unknown_urlpatterns = [re_path(r"^.*$", views.unknown_endpoint, name="fhir-unknown")]
+
+
+def commonest_urlpatterns(types_of_other_apps=()):
+    """Read ([type]/[id]) and search ([type]) of every type but those another app answers for."""
+    if types_of_other_apps:
+        taken = "|".join(re.escape(t) for t in types_of_other_apps)
+        type_ = rf"(?P<resource_type>(?!(?:{taken})(?:/|$))[A-Z][A-Za-z]+)"
+    else:
+        type_ = TYPE
+    return [
+        re_path(rf"^{type_}/{ID}/?$", views.InstanceView.as_view()),
+        re_path(rf"^{type_}/?$", views.TypeView.as_view()),
+    ]

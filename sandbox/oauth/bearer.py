@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model
 
@@ -91,14 +91,15 @@ def _token_models():
 def _token_from_row(row, companions):
     """The AccessToken of a row selected by _token_select, with its client and companions cached."""
     token_model, application_model = _token_models()
+    if row[0] is None:
+        return None
+    db = connections[DEFAULT_DB_ALIAS]
     parts, start = [], 0
     for model in (token_model, application_model, *companions):
         end = start + row_lookup.width(model)
-        parts.append(row_lookup.instance(model, row[start:end]))
+        parts.append(row_lookup.instance(model, row[start:end], db))
         start = end
     token, application, *found = parts
-    if token is None:
-        return None
     token_model._meta.get_field("application").set_cached_value(token, application)
     if application is not None:
         for model, companion in zip(companions, found, strict=True):
@@ -118,12 +119,11 @@ def find_access_token(raw, request=None):
     joined: PostgreSQL's planning time grows with every relation, most tokens (client
     credentials) have none, and `token.user` loads it when there is one.
     """
-    checksum = _checksum(raw)
     prefetched = getattr(request, "_bearer_lookup", None)
-    if prefetched is not None and prefetched[0] == checksum:
+    if prefetched is not None and prefetched[0] == raw:
         return prefetched[1]
     companions = tuple(_client_companions)
-    row = row_lookup.fetch_one(_token_sql(connection.vendor, companions), [require_tenant().pk, checksum])
+    row = row_lookup.fetch_one(_token_sql(connection.vendor, companions), [require_tenant().pk, _checksum(raw)])
     return None if row is None else _token_from_row(row, companions)
 
 
@@ -132,14 +132,17 @@ class RequestTokenLookup:
 
     def parameters(self, request):
         raw = bearer_value(request)
-        return (_checksum(raw),) if raw else None
+        if not raw:
+            return None
+        request._bearer_value = raw
+        return (_checksum(raw),)
 
     def sql(self, tenant_alias):
         select, joins = _token_select(connection.vendor, tuple(_client_companions))
         token, _application = _token_models()
         join = (
-            f"LEFT JOIN {row_lookup.table(token)} t ON t.tenant_id = {tenant_alias}.id "
-            f"AND t.token_checksum = %s {joins}"
+            f"LEFT JOIN {row_lookup.table(token)} t ON t.token_checksum = %s AND t.tenant_id = {tenant_alias}.id "
+            f"{joins}"
         )
         return select, join
 
@@ -147,7 +150,7 @@ class RequestTokenLookup:
         return sum(row_lookup.width(model) for model in (*_token_models(), *_client_companions))
 
     def found(self, request, parameters, values):
-        request._bearer_lookup = (parameters[0], _token_from_row(values, tuple(_client_companions)))
+        request._bearer_lookup = (request._bearer_value, _token_from_row(values, tuple(_client_companions)))
 
 
 def bearer_value(request):

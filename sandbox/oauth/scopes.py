@@ -17,6 +17,7 @@ The server grants a client the requested scopes that its registered policy cover
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from oauth2_provider.scopes import BaseScopes
 
@@ -115,7 +116,7 @@ class ScopeSet:
     """What a token's scopes permit on FHIR resources."""
 
     def __init__(self, scope_string):
-        self.items = parse_all_lenient(scope_string)
+        self.items = _parsed(scope_string or "")
 
     def allows(self, resource_type, interaction, contexts=CONTEXTS):
         permission = INTERACTION_PERMISSION[interaction]
@@ -129,6 +130,12 @@ class ScopeSet:
 
     def contexts(self):
         return {s.context for s in self.items if isinstance(s, ResourceScope)}
+
+
+@lru_cache(maxsize=1024)
+def _parsed(scope_string):
+    # Every API request checks its token's scopes; a token's scope string never changes.
+    return tuple(parse_all_lenient(scope_string))
 
 
 def parse_all_lenient(scope_string):

@@ -157,3 +157,21 @@ def test_a_statement_inside_an_atomic_block_begins_its_transaction():
 
 def test_placeholders_are_numbered_for_postgresql():
     assert row_lookup._numbered("a = %s AND b LIKE '%%x' AND c = %s") == "a = $1 AND b LIKE '%x' AND c = $2"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_by_equality_keeps_one_plan_and_a_prefix_search_plans_for_its_values(api, patient):
+    """Generic plans where one plan serves every value; the plan mode lasts for its statement only."""
+    api.put_resource(patient)
+    for _ in range(7):
+        assert api.get("Patient", {"identifier": "http://example.org/member|M-100"}).json()["total"] == 1
+        assert api.get("Patient", {"family": "nun"}).json()["total"] == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        plans = {statement: (generic, custom) for statement, generic, custom in cursor.fetchall()}
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "auto"
+    by_token = [counts for statement, counts in plans.items() if "fhirstore_searchtoken" in statement]
+    by_prefix = [counts for statement, counts in plans.items() if "normalized LIKE" in statement]
+    assert by_token and all(custom == 0 for _generic, custom in by_token), by_token
+    assert by_prefix and all(custom > 0 for _generic, custom in by_prefix), by_prefix

@@ -51,7 +51,8 @@ def raw_response(text, status=200, headers=None):
 
 def check_accept(request):
     """406 unless the client takes FHIR JSON (Accept header or _format)."""
-    fmt = request.GET.get("_format")
+    # Most requests have no query: no QueryDict to build for them.
+    fmt = request.GET.get("_format") if request.META.get("QUERY_STRING") else None
     if fmt and fmt.split(";")[0].strip().lower() not in FORMAT_VALUES:
         raise NotAcceptable(
             f"_format={fmt} is not supported; this server speaks application/fhir+json.", expression="_format"

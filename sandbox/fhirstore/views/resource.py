@@ -46,7 +46,9 @@ class InstanceView(FhirView):
             for name, value in headers.items():
                 response[name] = value
             return response
-        summary, elements = request.GET.get("_summary", ""), request.GET.get("_elements", "")
+        # Most reads have no query: no QueryDict to build for them.
+        query = request.GET if request.META.get("QUERY_STRING") else {}
+        summary, elements = query.get("_summary", ""), query.get("_elements", "")
         if summary or elements:
             return raw_response(_subset_for_read(stored, summary, elements), headers=headers)
         return raw_response(stored.content, headers=headers)
