@@ -27,7 +27,6 @@ Data mix per 10 resources: 2 Patients, 6 ExplanationOfBenefits (3 per patient), 
 """
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -188,7 +187,8 @@ def run(port, token, slug, scenario, sizes, clients, duration):
     def check(status, url, body):
         if status != EXPECTED_STATUS.get(scenario, 200):
             return f"{status} {url} {body[:200]!r}"
-        if scenario.startswith("search") and not json.loads(body).get("entry"):
+        # A byte search, not json.loads (14 µs a bundle): the clients share the server's cores.
+        if scenario.startswith("search") and b'"entry":' not in body:
             return f"empty result for {url}"
         return None
 

@@ -104,7 +104,7 @@ def request_tenant_scope(slug, request=None):
             return
         token = activate(tenant)
         try:
-            with row_lookup.transaction_on_demand(tenant):
+            with row_lookup.transaction_on_demand(tenant, request):
                 yield tenant
         finally:
             deactivate(token)

@@ -31,7 +31,7 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 
 from sandbox.fhirstore import indexing
-from sandbox.fhirstore.errors import InvalidSearch, NotSupported
+from sandbox.fhirstore.errors import FhirError, InvalidSearch, NotSupported
 from sandbox.fhirstore.models import (
     INDEX_MODELS,
     Resource,
@@ -613,7 +613,7 @@ def _restriction(visible):
     return f"r.id IN ({sql})", list(params)
 
 
-def search(resource_type, query, *, strict=False, default_count=None, allowed_types=None, visible=None):
+def search(resource_type, query, *, strict=False, default_count=None, allowed_types=None, visible=None, planned=None):
     """
     Run a FHIR search on the active tenant; returns a SearchResult (one page).
 
@@ -622,13 +622,49 @@ def search(resource_type, query, *, strict=False, default_count=None, allowed_ty
     this module emits in next/previous links. `allowed_types` (from access.Caller) limits
     which types chains, _has and includes may reach; `visible` (access.Caller.visible, for
     restricted callers) narrows the matches and includes to the rows the caller may see.
+    `planned`: what `plan_ahead` made of the same type, query and `strict` on this tenant, for
+    a caller without `visible`; it saves compiling the search twice.
     """
+    if planned is not None and visible is None and default_count is None:
+        plan = planned
+    else:
+        plan = _plan(resource_type, query, strict, default_count, allowed_types, visible)
+    result, where, generic_plan, result_params = plan.result, plan.where, plan.generic_plan, plan.result_params
+    count = result.count
+    if result.summary == "count" or count == 0:
+        result.total = _count(where, generic_plan)
+        return result
+    if plan.sort_spec:
+        rows = _sorted_page(result, where, plan.sort_spec, result_params, count)
+    else:
+        rows = _keyset_page(result, where, result_params, count, generic_plan)
+    if plan.total_mode == "none":
+        result.total = None
+    elif result.total is None:
+        # Only when the page does not already show everything: counting is the costly part.
+        result.total = _count(where, generic_plan)
+    result.matches = rows
+    result.includes = _includes(resource_type, rows, result_params, plan.restriction)
+    if allowed_types is not None:
+        result.includes = [r for r in result.includes if r.resource_type in allowed_types]
+    return result
+
+
+class _Plan(NamedTuple):
+    result: SearchResult  # with its parameters set, no rows yet
+    where: tuple
+    generic_plan: bool
+    result_params: list
+    restriction: list
+    sort_spec: str
+    total_mode: str
+
+
+def _plan(resource_type, query, strict, default_count, allowed_types, visible):
+    """What `search` will do, checked and compiled, before it runs anything."""
     criteria = _criteria(resource_type, query, strict=strict, allowed_types=allowed_types)
     result_params = criteria.result_params
     restriction = [_restriction(visible)] if visible is not None else []
-    where = criteria.where(restriction)
-    generic_plan = criteria.generic_plan and not restriction
-    pairs = parse_query(query)
     count = _int_param(
         result_params, "_count", default_count or settings.FHIR_DEFAULT_PAGE_SIZE, settings.FHIR_MAX_PAGE_SIZE
     )
@@ -642,26 +678,38 @@ def search(resource_type, query, *, strict=False, default_count=None, allowed_ty
     result = SearchResult(
         resource_type=resource_type, unknown=criteria.unknown, summary=summary, elements=elements, count=count
     )
-    result.query = [(k, v) for k, v in pairs if k not in PAGING_PARAMS and k != "_format"]
+    result.query = [(k, v) for k, v in parse_query(query) if k not in PAGING_PARAMS and k != "_format"]
+    return _Plan(
+        result=result,
+        where=criteria.where(restriction),
+        generic_plan=criteria.generic_plan and not restriction,
+        result_params=result_params,
+        restriction=restriction,
+        sort_spec=_last(result_params, "_sort"),
+        total_mode=total_mode,
+    )
 
-    if summary == "count" or count == 0:
-        result.total = _count(where, generic_plan)
-        return result
-    sort_spec = _last(result_params, "_sort")
-    if sort_spec:
-        rows = _sorted_page(result, where, sort_spec, result_params, count)
-    else:
-        rows = _keyset_page(result, where, result_params, count, generic_plan)
-    if total_mode == "none":
-        result.total = None
-    elif result.total is None:
-        # Only when the page does not already show everything: counting is the costly part.
-        result.total = _count(where, generic_plan)
-    result.matches = rows
-    result.includes = _includes(resource_type, rows, result_params, restriction)
-    if allowed_types is not None:
-        result.includes = [r for r in result.includes if r.resource_type in allowed_types]
-    return result
+
+def plan_ahead(resource_type, query, *, strict=False):
+    """
+    (plan for `search(planned=...)`, the statement it runs first as (sql, params, generic_plan)
+    for row_lookup.fetch_all), for a caller that may see every resource of the type; None where
+    that statement is not a page of matches (a count, a sorted search), or the query is an
+    error or reaches other types (chains, _has), which depends on the caller. For statements
+    run ahead of the view (sandbox.fhirstore.read_ahead).
+    """
+    pairs = parse_query(query)
+    if any("." in name or name.startswith("_has:") for name, _ in pairs):
+        return None
+    try:
+        plan = _plan(resource_type, pairs, strict, None, None, None)
+        if plan.result.summary == "count" or plan.result.count == 0 or plan.sort_spec:
+            return None
+        sql, params = _keyset_statement(plan.where, plan.result_params, plan.result.count)
+    except FhirError:
+        # The view reports it, in its turn.
+        return None
+    return plan, (sql, params, plan.generic_plan)
 
 
 def _count(where, generic_plan):
@@ -674,27 +722,35 @@ def _count(where, generic_plan):
 _ROW_ID_MAX = 2**63 - 1
 
 
-def _keyset_page(result, where, result_params, count, generic_plan):
+def _paging(result_params):
     cursor = _int_param(result_params, "_cursor", None)
     before = _int_param(result_params, "_before", None)
     cursor = None if cursor is None else min(cursor, _ROW_ID_MAX)
     before = None if before is None else min(before, _ROW_ID_MAX)
+    return cursor, before
+
+
+def _keyset_statement(where, result_params, count):
+    """(sql, params) of a page of matches in row order: one more than `count`, to know if more follow."""
+    cursor, before = _paging(result_params)
     sql, params = where
     select = f"SELECT {_MATCH_COLUMNS} FROM {RESOURCE_TABLE} r WHERE {sql}"  # noqa: S608
     if before is not None:
-        rows = _matches(
-            f"{select} AND r.id < %s ORDER BY r.id DESC LIMIT %s", [*params, before, count + 1], generic_plan
-        )
+        return f"{select} AND r.id < %s ORDER BY r.id DESC LIMIT %s", [*params, before, count + 1]
+    if cursor is not None:
+        return f"{select} AND r.id > %s ORDER BY r.id LIMIT %s", [*params, cursor, count + 1]
+    return f"{select} ORDER BY r.id LIMIT %s", [*params, count + 1]
+
+
+def _keyset_page(result, where, result_params, count, generic_plan):
+    cursor, before = _paging(result_params)
+    sql, params = _keyset_statement(where, result_params, count)
+    rows = _matches(sql, params, generic_plan)
+    if before is not None:
         has_previous = len(rows) > count
         rows = list(reversed(rows[:count]))
         has_next = True
     else:
-        if cursor is not None:
-            rows = _matches(
-                f"{select} AND r.id > %s ORDER BY r.id LIMIT %s", [*params, cursor, count + 1], generic_plan
-            )
-        else:
-            rows = _matches(f"{select} ORDER BY r.id LIMIT %s", [*params, count + 1], generic_plan)
         has_next = len(rows) > count
         rows = rows[:count]
         has_previous = cursor is not None

@@ -76,8 +76,8 @@ def test_a_read_takes_one_round_trip(api, patient):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_search_takes_two_round_trips(api, patient):
-    """The payer with its token, then the search in the same message as the tenant's setting."""
+def test_a_search_takes_one_round_trip(api, patient):
+    """The payer, its token and the page of matches, in one message once this process knows the payer."""
     api.put_resource(patient)
     params = {"identifier": "http://example.org/member|M-100"}
     assert api.get("Patient", params).status_code == 200
@@ -85,7 +85,92 @@ def test_a_search_takes_two_round_trips(api, patient):
     with _round_trips() as trips:
         bundle = api.get("Patient", params).json()
     assert [e["resource"]["id"] for e in bundle["entry"]] == ["p1"]
-    assert trips[-1] == 2, trips
+    assert bundle["total"] == 1
+    *queries, count = trips
+    assert count == 1, trips
+    assert queries[0].count("EXECUTE sbx_") == 3, queries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_run_ahead_for_the_wrong_payer_is_not_served(api, other_api, tenant, other_tenant, patient):
+    """
+    The statements run ahead are built for the payer the slug named last time; when the slug now
+    names another payer (deleted and created again), their rows are dropped and the search runs.
+    """
+    api.put_resource(patient)
+    other_api.put_resource({**patient, "name": [{"family": "Other"}]})
+    params = {"identifier": "http://example.org/member|M-100"}
+    assert api.get("Patient", params).status_code == 200
+    row_lookup._seen_tenants[tenant.slug] = other_tenant
+
+    with _round_trips() as trips:
+        bundle = api.get("Patient", params).json()
+    assert [e["resource"]["name"][0]["family"] for e in bundle["entry"]] == ["Ñúñez"]
+    *messages, _round_trips_in_all = trips  # the second message's setting may be prepared first
+    assert len(messages) == 2, trips
+    assert row_lookup._seen_tenants[tenant.slug].pk == tenant.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restricted_caller_gets_its_own_search_not_the_one_run_ahead(api, patient, monkeypatch):
+    """Statements run ahead see every resource; a caller with a restriction sees only its rows."""
+    from sandbox.fhirstore import access
+
+    class OnlyP2:
+        def filter(self, queryset):
+            return queryset.filter(fhir_id="p2")
+
+    api.put_resource(patient)
+    api.put_resource({**patient, "id": "p2"})
+    assert [e["resource"]["id"] for e in api.get("Patient", {"gender": "female"}).json()["entry"]] == ["p1", "p2"]
+    monkeypatch.setattr(access, "_restriction_hooks", [lambda token: OnlyP2()])
+
+    with _round_trips() as trips:
+        bundle = api.get("Patient", {"gender": "female"}).json()
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["p2"]
+    assert bundle["total"] == 1
+    *messages, _round_trips_in_all = trips
+    assert len(messages) == 2, trips
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_run_ahead_serves_nothing_to_a_caller_refused(api, client, other_tenant, patient):
+    from sandbox.oauth.tokens import mint_token
+    from tests.fhirstore.conftest import Api
+
+    api.put_resource(patient)
+    params = {"identifier": "http://example.org/member|M-100"}
+    assert api.get("Patient", params).status_code == 200
+    for caller in (
+        Api(client, "acme", "not-a-token"),
+        Api(client, "acme", mint_token(other_tenant, "system/*.read").token),
+        Api(client, "acme"),
+    ):
+        response = caller.get("Patient", params)
+        assert response.status_code == 401, response.content
+        assert b"M-100" not in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_run_ahead_that_fails_costs_a_round_trip_and_nothing_else(api, patient, monkeypatch):
+    class Failing:
+        def statements(self, request, tenant):
+            return [("SELECT 1 / (SELECT COUNT(*) - COUNT(*) FROM tenants_tenant)", [], False)]
+
+    api.put_resource(patient)
+    params = {"identifier": "http://example.org/member|M-100"}
+    assert api.get("Patient", params).status_code == 200
+    monkeypatch.setattr(row_lookup, "_request_statements", [*row_lookup._request_statements, Failing()])
+
+    with _round_trips() as trips:
+        bundle = api.get("Patient", params).json()
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["p1"]
+    *messages, _round_trips_in_all = trips
+    assert len(messages) == 3, trips
+    # Sent again without the statements run ahead, then the search on its own.
+    assert [m.count("EXECUTE sbx_") for m in messages] == [4, 2, 2], messages
+    # The failed message named no payer beyond itself: the connection is clean for the next request.
+    assert api.get("Patient/p1").json()["id"] == "p1"
 
 
 def test_the_payer_and_its_token_are_found_by_the_requests_first_statement(api, patient):

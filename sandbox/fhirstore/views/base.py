@@ -100,6 +100,11 @@ def parse_json(body):
         raise InvalidResource(f"The body is not valid JSON: {exc}") from None
 
 
+def query_pairs(lists):
+    """(name, value) pairs of QueryDict.lists()."""
+    return [(key, value) for key, values in lists for value in values]
+
+
 def prefer(request, name):
     """A value from the Prefer header (RFC 7240), e.g. prefer(request, "return")."""
     for part in request.META.get("HTTP_PREFER", "").split(","):

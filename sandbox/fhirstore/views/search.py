@@ -2,17 +2,18 @@
 
 from urllib.parse import parse_qsl
 
-from sandbox.fhirstore import search, store
-from sandbox.fhirstore.views.base import FhirView, fhir_base, prefer, raw_response, read_body
+from sandbox.fhirstore import read_ahead, store
+from sandbox.fhirstore.views.base import FhirView, fhir_base, prefer, query_pairs, raw_response, read_body
 
 
 def search_response(request, resource_type, lists, caller):
     """Run a search for the view layer and answer with a searchset Bundle."""
     from sandbox.fhirstore.bundles import searchset
 
-    pairs = [(key, value) for key, values in lists for value in values]
+    pairs = query_pairs(lists)
     strict = prefer(request, "handling") == "strict"
-    result = search.search(
+    result = read_ahead.run_search(
+        request,
         resource_type,
         pairs,
         strict=strict,
