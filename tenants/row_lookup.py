@@ -61,14 +61,8 @@ def _fields(model):
 
 @cache
 def _converters(model, vendor):
-    """(position, column, converters) of the fields with from-db converters (what SQLCompiler applies)."""
-    out = []
-    for position, field in enumerate(_fields(model)):
-        column = field.get_col(model._meta.db_table)
-        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        if converters:
-            out.append((position, column, tuple(converters)))
-    return tuple(out)
+    """(position, column, converters) of the selected fields with from-db converters."""
+    return _field_converters(model, tuple(field.name for field in _fields(model)), vendor)
 
 
 @cache
@@ -112,14 +106,7 @@ def instance(model, values, db=None):
     if values[0] is None:
         return None
     db = db or connections[DEFAULT_DB_ALIAS]
-    converters = _converters(model, db.vendor)
-    if converters:
-        values = list(values)
-        for position, column, functions in converters:
-            value = values[position]
-            for function in functions:
-                value = function(value, column, db)
-            values[position] = value
+    values = _convert(values, _converters(model, db.vendor), db)
     if not _plain_init(model):
         return model.from_db(DEFAULT_DB_ALIAS, _attnames(model), values)
     # What Model.from_db does, without Model.__init__'s walk over every field and its
@@ -135,6 +122,7 @@ def instance(model, values, db=None):
 
 @cache
 def _field_converters(model, field_names, vendor):
+    """(position, column, converters) of those fields with from-db converters (what SQLCompiler applies)."""
     fields = {field.name: field for field in _fields(model)}
     out = []
     for position, name in enumerate(field_names):
@@ -152,16 +140,19 @@ def converted(model, field_names, row):
     ORM would (SQLite returns datetimes as text and booleans as integers).
     """
     db = connections[DEFAULT_DB_ALIAS]
-    converters = _field_converters(model, field_names, db.vendor)
+    return _convert(row, _field_converters(model, field_names, db.vendor), db)
+
+
+def _convert(values, converters, db):
     if not converters:
-        return row
-    row = list(row)
+        return values
+    values = list(values)
     for position, column, functions in converters:
-        value = row[position]
+        value = values[position]
         for function in functions:
             value = function(value, column, db)
-        row[position] = value
-    return row
+        values[position] = value
+    return values
 
 
 # --- PostgreSQL through libpq ----------------------------------------------------------------
