@@ -311,6 +311,17 @@ def sql_costs(tenant, sizes, samples=200):
     return costs
 
 
+def selected_scenarios(only):
+    """The scenarios `--only` names (comma-separated), with the trivial view always; all when empty."""
+    if not only:
+        return SCENARIOS
+    wanted = set(only.split(","))
+    unknown = wanted - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    return tuple(s for s in SCENARIOS if s == "trivial" or s in wanted)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=100_000)
@@ -323,13 +334,8 @@ def main():
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--only", default="", help="comma-separated scenarios to run besides trivial")
     args = parser.parse_args()
-    if args.only:
-        global SCENARIOS
-        wanted = set(args.only.split(","))
-        unknown = wanted - set(SCENARIOS)
-        if unknown:
-            raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
-        SCENARIOS = tuple(s for s in SCENARIOS if s == "trivial" or s in wanted)
+    global SCENARIOS
+    SCENARIOS = selected_scenarios(args.only)
 
     from django.db import connection
 

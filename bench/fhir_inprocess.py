@@ -84,13 +84,7 @@ def main():
     parser.add_argument("--requests", type=int, default=200, help="requests of each scenario in a round")
     parser.add_argument("--only", default="", help="comma-separated scenarios to run besides trivial")
     args = parser.parse_args()
-    scenarios = fhir_api.SCENARIOS
-    if args.only:
-        wanted = set(args.only.split(","))
-        unknown = wanted - set(scenarios)
-        if unknown:
-            raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(scenarios)}")
-        scenarios = tuple(s for s in scenarios if s == "trivial" or s in wanted)
+    scenarios = fhir_api.selected_scenarios(args.only)
 
     from django.db import connection
 
