@@ -28,7 +28,12 @@ def _prepared():
 
 @contextmanager
 def _round_trips():
-    """Counts the client's waits for the server (ReadyForQuery messages), from libpq's own trace."""
+    """
+    What the client sent, from libpq's own trace: the statements of each message that ran
+    statements (a simple query, or a pipeline up to its Sync), each prepared one as
+    `EXECUTE name <its parameters as traced>`, then how many times the client waited for the
+    server (ReadyForQuery messages), preparing included.
+    """
     from psycopg import pq
 
     connection.ensure_connection()
@@ -43,7 +48,25 @@ def _round_trips():
             pgconn.untrace()
             trace.seek(0)
             lines = trace.read().splitlines()
-    seen.extend(line.split("\t", 3)[3].strip() for line in lines if line.startswith("F\t") and "\tQuery\t" in line)
+    statements, executes = [], 0
+    for line in lines:
+        direction, _length, kind, *rest = line.split("\t", 3)
+        text = rest[0].strip() if rest else ""
+        if direction != "F":
+            continue
+        if kind == "Query":
+            seen.append(text)
+        elif kind == "Parse" and text.startswith('"" '):
+            statements.append(text[3:])
+        elif kind == "Bind" and not text.startswith('"" ""'):
+            name, _, parameters = text[4:].partition('" ')
+            statements.append(f"EXECUTE {name} {parameters}")
+        elif kind == "Execute":
+            executes += 1
+        elif kind == "Sync":
+            if executes:
+                seen.append("; ".join(statements))
+            statements, executes = [], 0
     seen.append(sum(1 for line in lines if line.startswith("B\t") and "\tReadyForQuery\t" in line))
 
 
@@ -71,8 +94,8 @@ def test_a_read_takes_one_round_trip(api, patient):
     assert response.json()["id"] == "p1"
     *queries, count = trips
     assert count == 1, trips
-    assert queries[0].startswith('"EXECUTE sbx_'), queries
-    assert "'Patient', 'p1'" in queries[0]
+    assert queries[0].startswith("EXECUTE sbx_"), queries
+    assert "'Patient'" in queries[0] and "'p1'" in queries[0], queries
 
 
 @pytest.mark.django_db(transaction=True)
@@ -88,7 +111,8 @@ def test_a_search_takes_one_round_trip(api, patient):
     assert bundle["total"] == 1
     *queries, count = trips
     assert count == 1, trips
-    assert queries[0].count("EXECUTE sbx_") == 3, queries
+    # The setting, the payer with its token, the plan mode, the page of matches.
+    assert queries[0].count("EXECUTE sbx_") == 4, queries
 
 
 @pytest.mark.django_db(transaction=True)
@@ -168,7 +192,7 @@ def test_a_statement_run_ahead_that_fails_costs_a_round_trip_and_nothing_else(ap
     *messages, _round_trips_in_all = trips
     assert len(messages) == 3, trips
     # Sent again without the statements run ahead, then the search on its own.
-    assert [m.count("EXECUTE sbx_") for m in messages] == [4, 2, 2], messages
+    assert [m.count("EXECUTE sbx_") for m in messages] == [5, 2, 2], messages
     # The failed message named no payer beyond itself: the connection is clean for the next request.
     assert api.get("Patient/p1").json()["id"] == "p1"
 
@@ -238,6 +262,26 @@ def test_a_statement_inside_an_atomic_block_begins_its_transaction():
     with transaction.atomic():
         row_lookup.fetch_one("SELECT set_config('sandbox_test.marker', 'x', true)", [])
         assert row_lookup.fetch_one("SELECT current_setting('sandbox_test.marker', true)", []) == ("x",)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_statement_that_fails_in_its_pipeline_raises_its_own_error_and_leaves_the_connection_clean(
+    tenant, settings, prepared
+):
+    """
+    The tenant's setting and the statement go in one pipeline: the error raised is the
+    statement's, not the pipeline's, and the rolled-back pipeline leaves nothing behind.
+    """
+    from django.db import DataError
+
+    settings.DB_PREPARED_STATEMENTS = prepared
+    with transaction.atomic(), row_lookup.transaction_on_demand(tenant):
+        with pytest.raises(DataError, match="division by zero"):
+            row_lookup.fetch_all("SELECT 1 / (SELECT COUNT(*) - COUNT(*) FROM tenants_tenant)", [])
+        # Nothing began: the next statement names the payer again, in a pipeline of its own.
+        assert row_lookup.fetch_one("SELECT current_setting('app.tenant_id', true)", []) == (str(tenant.pk),)
+    assert row_lookup.fetch_one("SELECT current_setting('app.tenant_id', true)", []) in {(None,), ("",)}
 
 
 def test_placeholders_are_numbered_for_postgresql():
