@@ -132,7 +132,10 @@ def analyze():
 
     with connection.cursor() as cursor:
         for table in ("resource", "resourceversion", "searchtoken", "searchstring", "searchreference", "searchdate"):
-            cursor.execute(f"ANALYZE fhirstore_{table}")
+            # VACUUM too, as autovacuum would have done by the time a deployment serves such a
+            # table (some PostgreSQL servers, this machine's among them, run without it): rows
+            # loaded by COPY otherwise dirty their pages on first read, to set their hint bits.
+            cursor.execute(f"VACUUM (ANALYZE) fhirstore_{table}")
         # Each run mints a token: statistics as autovacuum would keep them, so that the plan of
         # the request's statement looks the token up by its checksum.
         cursor.execute("ANALYZE oauth_accesstoken")

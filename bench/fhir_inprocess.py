@@ -6,7 +6,9 @@ request of each bench/fhir_api.py scenario, against the trivial view in the same
 
 It runs on the data bench/fhir_api.py loads (and loads it when missing, the same way), calls the
 project's WSGI application directly with one client, and alternates the scenarios in short rounds
-(`--rounds`, `--requests` each), printing medians over the rounds. On a shared VM whose speed
+(`--rounds`, `--requests` each), printing medians over the rounds, with the CPU the process's
+PostgreSQL backend spent (read from /proc: the database must run on this machine; to 10 ms a
+round, so more requests a round make it finer). On a shared VM whose speed
 drifts by a factor of two within minutes, this is the measure that tells a change of a few
 percent apart: run it before and after, or compare two code paths in one process by switching
 between them inside the rounds. Over HTTP, gunicorn roughly doubles what our code costs here,
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.update({"DEBUG": "false", "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR", "CELERY_BROKER_URL": "memory://"})
 
 from bench import fhir_api  # noqa: E402  (sets Django up, with the trivial view)
+from bench.harness import process_cpu_seconds  # noqa: E402
 
 
 def environ(path, token):
@@ -55,23 +58,30 @@ def request(path, token, expected):
 
 
 def measure(scenarios, slug, token, sizes, rounds, requests):
+    from django.db import connection
+
     rng = random.Random(7)
     samples = {scenario: [] for scenario in scenarios}
     for scenario in scenarios:  # warm: prepared statements, the payer seen, caches
         for _ in range(50):
             request(fhir_api.paths(scenario, slug, sizes, rng), token, fhir_api.EXPECTED_STATUS.get(scenario, 200))
+    backend = connection.connection.info.backend_pid
     for _ in range(rounds):
         for scenario in scenarios:
             expected = fhir_api.EXPECTED_STATUS.get(scenario, 200)
             paths = [fhir_api.paths(scenario, slug, sizes, rng) for _ in range(requests)]
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall, database = time.process_time(), time.perf_counter(), process_cpu_seconds(backend)
             for path in paths:
                 request(path, token, expected)
             samples[scenario].append(
-                ((time.process_time() - cpu) / requests * 1000, (time.perf_counter() - wall) / requests * 1000)
+                (
+                    (time.process_time() - cpu) / requests * 1000,
+                    (time.perf_counter() - wall) / requests * 1000,
+                    (process_cpu_seconds(backend) - database) / requests * 1000,
+                )
             )
     return {
-        scenario: (statistics.median(s[0] for s in rows), statistics.median(s[1] for s in rows))
+        scenario: tuple(statistics.median(sample[i] for sample in rows) for i in range(3))
         for scenario, rows in samples.items()
     }
 
@@ -101,10 +111,10 @@ def main():
     ):
         results = measure(scenarios, slug, token, sizes, args.rounds, args.requests)
         print(f"\n== {label} (one client, in process; medians of {args.rounds} rounds of {args.requests})")
-        print(f"{'scenario':<20}{'CPU ms/req':>12}{'wall ms/req':>13}{'CPU vs trivial':>16}")
+        print(f"{'scenario':<20}{'CPU ms/req':>12}{'wall ms/req':>13}{'CPU vs trivial':>16}{'PostgreSQL CPU':>16}")
         trivial_cpu = results["trivial"][0]
-        for scenario, (cpu, wall) in results.items():
-            print(f"{scenario:<20}{cpu:>12.3f}{wall:>13.3f}{trivial_cpu / cpu:>15.0%}")
+        for scenario, (cpu, wall, database) in results.items():
+            print(f"{scenario:<20}{cpu:>12.3f}{wall:>13.3f}{trivial_cpu / cpu:>15.0%}{database:>16.3f}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
-def _cpu_seconds(pid):
+def process_cpu_seconds(pid):
     """User + system CPU of one process (Linux /proc), 0 when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -148,8 +148,8 @@ class CpuMeter:
     def snapshot(self):
         database_pids = self._database_pids()
         return (
-            sum(_cpu_seconds(pid) for pid in self.server_pids),
-            {pid: _cpu_seconds(pid) for pid in database_pids},
+            sum(process_cpu_seconds(pid) for pid in self.server_pids),
+            {pid: process_cpu_seconds(pid) for pid in database_pids},
         )
 
     @staticmethod
