@@ -156,6 +156,23 @@ def setup_tenants():
     return tenants
 
 
+def prepared_tenants(small, large):
+    """
+    ((bench-a, its token, its sizes), (bench-b, ...)) on PostgreSQL, bench-a grown to `large`
+    resources and bench-b to `small`, vacuumed and analyzed: what both FHIR benchmarks measure.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("Run the benchmark on PostgreSQL: DATABASE_URL=postgres://...")
+    (tenant_a, token_a), (tenant_b, token_b) = setup_tenants()
+    print("loading", flush=True)
+    small_sizes = load(tenant_b, small)
+    large_sizes = load(tenant_a, large)
+    analyze()
+    return (tenant_a, token_a, large_sizes), (tenant_b, token_b, small_sizes)
+
+
 def start_server(port, workers, threads):
     return start_gunicorn(
         "bench.fhir_api:application", port, workers=workers, threads=threads, ready_path="/bench/trivial/"
@@ -340,15 +357,7 @@ def main():
     global SCENARIOS
     SCENARIOS = selected_scenarios(args.only)
 
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        raise SystemExit("Run the benchmark on PostgreSQL: DATABASE_URL=postgres://...")
-    (tenant_a, token_a), (tenant_b, token_b) = setup_tenants()
-    print("loading", flush=True)
-    small = load(tenant_b, args.small)
-    large = load(tenant_a, args.large)
-    analyze()
+    (tenant_a, token_a, large), (tenant_b, token_b, small) = prepared_tenants(args.small, args.large)
     report = {}
     server = start_server(args.port, args.workers, args.threads)
     meter = CpuMeter(server)

@@ -98,12 +98,7 @@ def main():
 
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        raise SystemExit("Run the benchmark on PostgreSQL: DATABASE_URL=postgres://...")
-    (tenant_a, token_a), (tenant_b, token_b) = fhir_api.setup_tenants()
-    small = fhir_api.load(tenant_b, args.small)
-    large = fhir_api.load(tenant_a, args.large)
-    fhir_api.analyze()
+    (_tenant_a, token_a, large), (_tenant_b, token_b, small) = fhir_api.prepared_tenants(args.small, args.large)
     connection.close()
     for label, slug, token, sizes in (
         (f"bench-b, {args.small:,} resources", "bench-b", token_b, small),
