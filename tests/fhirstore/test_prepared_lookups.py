@@ -284,6 +284,34 @@ def test_a_statement_that_fails_in_its_pipeline_raises_its_own_error_and_leaves_
     assert row_lookup.fetch_one("SELECT current_setting('app.tenant_id', true)", []) in {(None,), ("",)}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_pipeline_interrupted_before_its_results_closes_its_connection(tenant, monkeypatch):
+    """
+    A connection lost (or a thread interrupted) while waiting leaves results unread in pipeline
+    mode: the connection is closed rather than handed on, and a new one serves the next request.
+    """
+    import psycopg
+    from django.db import OperationalError
+
+    def lost(pgconn, count):
+        # The statements were sent; the wait for their results ends before any is read.
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+        yield
+
+    row_lookup.fetch_one("SELECT 1", [])
+    raw = connection.connection
+    with monkeypatch.context() as patch:
+        patch.setattr(row_lookup, "_pipeline_results", lost)
+        # Outside any atomic block, whose failed rollback would close the connection anyway.
+        with pytest.raises(OperationalError, match="server closed"):
+            row_lookup.tenant_for_request(tenant.slug)
+    assert raw.closed
+
+    connection.close_if_unusable_or_obsolete()  # what Django does when the request ends
+    with transaction.atomic(), row_lookup.transaction_on_demand(tenant):
+        assert row_lookup.fetch_one("SELECT current_setting('app.tenant_id', true)", []) == (str(tenant.pk),)
+
+
 def test_placeholders_are_numbered_for_postgresql():
     assert row_lookup._numbered("a = %s AND b LIKE '%%x' AND c = %s") == "a = $1 AND b LIKE '%x' AND c = $2"
 
